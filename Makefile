@@ -1,0 +1,33 @@
+# news-monitor: the two commands of the quick start, and their helpers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint types unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: create .venv, install, and run the daemon on the shipped defaults
+run: $(STAMP)
+	$(BIN)/news-monitor --config config/monitor.yaml run
+
+## test: lint, format check, strict types and the whole test suite
+test: lint types unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check monitor tests
+	$(BIN)/ruff format --check monitor tests
+
+types: $(STAMP)
+	$(BIN)/mypy --strict monitor
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
