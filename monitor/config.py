@@ -1,0 +1,239 @@
+"""The daemon configuration: schema, ``${ENV}`` substitution, and the loader."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from monitor.clock import parse_duration
+from monitor.errors import ConfigError, Problem, display_path
+from monitor.validate import did_you_mean, validate
+from monitor.yamlsrc import Located, PathKey, load_file
+
+ENV_VAR = "NEWS_MONITOR_CONFIG"
+DEFAULT_PATH = Path("config/monitor.yaml")
+SLUG = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+CONSOLE = "console"
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(Strict):
+    """One configured origin of articles."""
+
+    id: str = Field(pattern=SLUG)
+    kind: Literal["feed", "seeds"]
+    url: str | None = None
+    path: str | None = None
+    every: Duration = timedelta(minutes=10)
+    enabled: bool = True
+    publisher: str = ""
+
+    @field_validator("every")
+    @classmethod
+    def _min_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+
+class ChannelSpec(Strict):
+    """A named destination: one or more apprise URLs."""
+
+    urls: list[str] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=20)
+    # apprise waits 5.5 s between two messages to most services; None keeps that default.
+    min_interval: Duration | None = None
+
+
+class DeliverySpec(Strict):
+    """How the outbox sends alerts."""
+
+    every: Duration = timedelta(seconds=15)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_min: Duration = timedelta(seconds=30)
+    backoff_max: Duration = timedelta(hours=1)
+    max_age: Duration = timedelta(hours=24)
+    lease: Duration = timedelta(minutes=2)
+    batch: int = Field(default=50, ge=1, le=10_000)
+
+
+class FetchSpec(Strict):
+    """How feeds are fetched."""
+
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=20)
+    total_timeout: Duration = timedelta(seconds=30)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+
+
+class ConfigSpec(Strict):
+    """What users may write in ``config/monitor.yaml``."""
+
+    database: str = "../data/news-monitor.db"
+    rules: str = "../rules"
+    sources: list[SourceSpec] = Field(default_factory=list)
+    channels: dict[str, ChannelSpec] = Field(default_factory=dict)
+    default_channels: list[str] = Field(default_factory=lambda: [CONSOLE])
+    delivery: DeliverySpec = DeliverySpec()
+    fetch: FetchSpec = FetchSpec()
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration with its paths resolved."""
+
+    path: Path
+    display: str
+    spec: ConfigSpec
+    database: Path
+    rules_dir: Path
+    source_paths: dict[str, Path]
+    located: Located
+
+    @property
+    def channel_names(self) -> list[str]:
+        return sorted({CONSOLE, *self.spec.channels})
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def substitute_env(
+    data: Any, located: Located, env: dict[str, str], path: PathKey = ()
+) -> tuple[Any, list[Problem]]:
+    """Replace ``${NAME}`` (or ``${NAME:-default}``) in every string with the variable's value."""
+    problems: list[Problem] = []
+    if isinstance(data, dict):
+        out_map: dict[str, Any] = {}
+        for key, value in data.items():
+            out_map[key], sub = substitute_env(value, located, env, (*path, key))
+            problems += sub
+        return out_map, problems
+    if isinstance(data, list):
+        out_list: list[Any] = []
+        for i, value in enumerate(data):
+            item, sub = substitute_env(value, located, env, (*path, i))
+            out_list.append(item)
+            problems += sub
+        return out_list, problems
+    if isinstance(data, str) and "${" in data:
+
+        def replace(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(located.problem(path, f"environment variable '{name}' is not set"))
+            return ""
+
+        return _ENV_REF.sub(replace, data), problems
+    return data, problems
+
+
+def resolve_path(path: Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """Pick the config file: ``--config``, then ``$NEWS_MONITOR_CONFIG``, then the default."""
+    if path is not None:
+        return path
+    environ = os.environ if env is None else env
+    if environ.get(ENV_VAR):
+        return Path(environ[ENV_VAR])
+    return DEFAULT_PATH
+
+
+def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
+    """Load, substitute and validate a config file; raise ConfigError listing every problem."""
+    display = display_path(path)
+    if not path.is_file():
+        raise ConfigError([Problem(display, 0, 0, "config file not found")])
+    data, located, problems = load_file(path, display)
+    if problems:
+        raise ConfigError(problems)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([located.problem((), "the config must be a mapping of keys")])
+    data, problems = substitute_env(data, located, dict(os.environ) if env is None else env)
+    spec, more = validate(ConfigSpec, data, located)
+    problems += more
+    if spec is None:
+        raise ConfigError(problems)
+    problems += _check_references(spec, located)
+    if problems:
+        raise ConfigError(problems)
+    base = path.resolve().parent
+    source_paths = {
+        s.id: (base / s.path).resolve() for s in spec.sources if s.kind == "seeds" and s.path
+    }
+    return Config(
+        path=path,
+        display=display,
+        spec=spec,
+        database=(base / spec.database).resolve(),
+        rules_dir=(base / spec.rules).resolve(),
+        source_paths=source_paths,
+        located=located,
+    )
+
+
+ALLOWED_SCHEMES = ("http", "https")
+
+
+def _check_references(spec: ConfigSpec, located: Located) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, source in enumerate(spec.sources):
+        where: PathKey = ("sources", i)
+        if source.id in seen:
+            line, _ = located.at(("sources", seen[source.id]))
+            problems.append(
+                located.problem(
+                    (*where, "id"), f"duplicate source id '{source.id}' (also at line {line})"
+                )
+            )
+        seen.setdefault(source.id, i)
+        if source.kind == "feed":
+            if not source.url:
+                problems.append(located.problem(where, "a feed source needs 'url'"))
+            else:
+                scheme = source.url.split(":", 1)[0].lower() if ":" in source.url else ""
+                if scheme not in ALLOWED_SCHEMES:
+                    problems.append(
+                        located.problem(
+                            (*where, "url"),
+                            f"scheme '{scheme}' not allowed"
+                            f" (allowed: {', '.join(ALLOWED_SCHEMES)})",
+                        )
+                    )
+        if source.kind == "seeds" and not source.path:
+            problems.append(located.problem(where, "a seeds source needs 'path'"))
+    names = {CONSOLE, *spec.channels}
+    for name in spec.channels:
+        if not re.match(SLUG, name):
+            problems.append(
+                located.problem(
+                    ("channels", name), f"channel name '{name}' must be a slug", key=True
+                )
+            )
+    for i, name in enumerate(spec.default_channels):
+        if name not in names:
+            problems.append(
+                located.problem(
+                    ("default_channels", i),
+                    f"unknown channel '{name}'",
+                    hint=did_you_mean(name, names),
+                )
+            )
+    return problems
