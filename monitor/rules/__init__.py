@@ -1,0 +1,1 @@
+"""Rules: what users write (schema), reading files (load), compiling (compile), matching (match)."""

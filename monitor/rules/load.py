@@ -1,0 +1,220 @@
+"""Read rule files into RuleSpecs; every problem is located, and one bad file skips only itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import Problem, display_path
+from monitor.rules.compile import TermError, term_body
+from monitor.rules.schema import CLAUSE_KEYS, Clause, RuleFields, RuleSpec, Term
+from monitor.validate import did_you_mean, validate
+from monitor.yamlsrc import Located, PathKey, load_file
+
+RULE_SUFFIXES = (".yaml", ".yml")
+MAX_NEAR = 1000
+
+
+@dataclass
+class LoadedRules:
+    """The rules that loaded, and every problem found on the way."""
+
+    specs: list[RuleSpec] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Return the rule files of a directory: ``*.yaml`` and ``*.yml``, no hidden or backup files."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in RULE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def load_rules(directory: Path, channels: Iterable[str], base: Path | None = None) -> LoadedRules:
+    """Load every rule file of ``directory``; a file with problems is skipped, others still load."""
+    result = LoadedRules()
+    known_channels = sorted(set(channels))
+    if not directory.is_dir():
+        result.problems.append(
+            Problem(display_path(directory, base), 0, 0, "rules directory not found")
+        )
+        return result
+    seen: dict[str, RuleSpec] = {}
+    for path in rule_files(directory):
+        display = display_path(path, base)
+        spec, problems = load_rule_file(path, display, known_channels)
+        if spec is not None and spec.id in seen:
+            other = seen[spec.id]
+            problems.append(
+                Problem(
+                    display,
+                    spec.line,
+                    1,
+                    f"duplicate rule id '{spec.id}' (also defined at {other.file}:{other.line})",
+                )
+            )
+            spec = None
+        if problems:
+            result.problems += problems
+            result.bad_files.append(display)
+            continue
+        if spec is not None:
+            seen[spec.id] = spec
+            result.specs.append(spec)
+    result.problems.sort()
+    return result
+
+
+def load_rule_file(
+    path: Path, display: str, channels: list[str]
+) -> tuple[RuleSpec | None, list[Problem]]:
+    """Load one rule file."""
+    data, located, problems = load_file(path, display)
+    if problems:
+        return None, problems
+    return parse_rule(data, located, path.stem, channels)
+
+
+def parse_rule(
+    data: Any, located: Located, default_id: str, channels: list[str]
+) -> tuple[RuleSpec | None, list[Problem]]:
+    """Validate the data of one rule document."""
+    if data is None:
+        return None, [located.problem((), "the rule file is empty")]
+    if not isinstance(data, dict):
+        return None, [located.problem((), "a rule must be a mapping of keys (id, match, ...)")]
+    data = {"id": default_id, **data}
+    fields, problems = validate(RuleFields, data, located)
+    clause: Clause | None = None
+    if "match" not in data or data["match"] is None:
+        problems.append(located.problem((), "missing required key 'match'"))
+    else:
+        parsed, clause_problems = parse_clause(data["match"], located, ("match",))
+        problems += clause_problems
+        if isinstance(parsed, Term):
+            parsed = Clause(any=(parsed,))
+        clause = parsed
+        if clause is not None and not clause_problems and not _has_positive(clause):
+            problems.append(
+                located.problem(("match",), "needs at least one term outside 'not' to match")
+            )
+    wanted = data.get("channels")
+    if isinstance(wanted, list):
+        for i, name in enumerate(wanted):
+            if isinstance(name, str) and name not in channels:
+                problems.append(
+                    located.problem(
+                        ("channels", i),
+                        f"unknown channel '{name}' (configured: {', '.join(channels)})",
+                        hint=did_you_mean(name, channels),
+                    )
+                )
+    if problems or fields is None or clause is None:
+        return None, problems
+    line, _ = located.at(())
+    return RuleSpec(fields=fields, match=clause, file=located.file, line=line), []
+
+
+def _has_positive(clause: Clause | Term) -> bool:
+    if isinstance(clause, Term):
+        return True
+    return any(_has_positive(c) for c in (*clause.any, *clause.all))
+
+
+def parse_clause(
+    data: Any, located: Located, path: PathKey
+) -> tuple[Clause | Term | None, list[Problem]]:
+    """Parse a term (a string), a list (any of), or a mapping of any/all/not/near/same_sentence."""
+    if isinstance(data, str):
+        line, col = located.at(path)
+        term = Term(data.strip(), line, col)
+        try:
+            term_body(term)
+        except TermError as exc:
+            return None, [located.problem(path, str(exc))]
+        return term, []
+    if isinstance(data, (bool, int | float)):
+        line, col = located.at(path)
+        return Term(str(data), line, col), []
+    if isinstance(data, list):
+        children, found = _children(data, located, path)
+        if not data:
+            found.append(located.problem(path, "an empty list matches nothing"))
+        return Clause(any=tuple(children)), found
+    if not isinstance(data, dict):
+        return None, [located.problem(path, f"expected a term, a list or a mapping, got {data!r}")]
+    problems: list[Problem] = []
+    for key in data:
+        if key not in CLAUSE_KEYS:
+            problems.append(
+                located.problem(
+                    (*path, key),
+                    f"unknown key '{key}' (allowed: {', '.join(CLAUSE_KEYS)})",
+                    key=True,
+                    hint=did_you_mean(key, CLAUSE_KEYS),
+                )
+            )
+    groups: dict[str, tuple[Clause | Term, ...]] = {}
+    for key in ("any", "all", "not"):
+        if key not in data:
+            continue
+        value = data[key]
+        items = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and not value:
+            problems.append(located.problem((*path, key), "an empty list matches nothing"))
+        if isinstance(value, list):
+            children, sub = _children(items, located, (*path, key))
+        else:
+            child, sub = parse_clause(value, located, (*path, key))
+            children = [child] if child is not None else []
+        problems += sub
+        groups[key] = tuple(children)
+    if not groups and not problems:
+        problems.append(located.problem(path, "a clause needs 'any', 'all' or 'not'"))
+    near = data.get("near")
+    if near is not None and (isinstance(near, bool) or not isinstance(near, int) or near < 1):
+        problems.append(
+            located.problem(
+                (*path, "near"), f"near must be a whole number of words >= 1, got {near!r}"
+            )
+        )
+        near = None
+    elif isinstance(near, int) and near > MAX_NEAR:
+        problems.append(located.problem((*path, "near"), f"near must be at most {MAX_NEAR} words"))
+        near = None
+    same = data.get("same_sentence", False)
+    if not isinstance(same, bool):
+        problems.append(
+            located.problem(
+                (*path, "same_sentence"), f"same_sentence must be true or false, got {same!r}"
+            )
+        )
+        same = False
+    clause = Clause(
+        any=groups.get("any", ()),
+        all=groups.get("all", ()),
+        none=groups.get("not", ()),
+        near=near,
+        same_sentence=same,
+    )
+    return clause, problems
+
+
+def _children(
+    items: list[Any], located: Located, path: PathKey
+) -> tuple[list[Clause | Term], list[Problem]]:
+    children: list[Clause | Term] = []
+    problems: list[Problem] = []
+    for i, item in enumerate(items):
+        child, sub = parse_clause(item, located, (*path, i))
+        problems += sub
+        if child is not None:
+            children.append(child)
+    return children, problems

@@ -1,0 +1,174 @@
+"""Match an Article against a RuleSet: which rules fire, on which words, with which snippet."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from monitor.model import Article, Hit, Match
+from monitor.rules.compile import Rule, RuleSet
+from monitor.rules.schema import Clause, Term
+from monitor.text import fold_quotes, index_of, sentence_starts, snippet, word_starts
+
+# Gaps between fields so that ``near`` and ``same_sentence`` never join words of two fields.
+_FIELD_GAP = 1_000_000
+_MAX_TEXT = 200_000
+
+
+@dataclass(frozen=True)
+class _Pos:
+    """One occurrence of one term, placed by word and sentence."""
+
+    term: int
+    field: str
+    start: int
+    end: int
+    word: int
+    sentence: int
+
+
+@dataclass
+class _Doc:
+    texts: dict[str, str]
+    by_term: dict[int, list[_Pos]]
+
+
+def _scan(ruleset: RuleSet, article: Article, fields: Collection[str]) -> _Doc:
+    texts: dict[str, str] = {}
+    by_term: dict[int, list[_Pos]] = {}
+    for n, name in enumerate(("title", "summary", "text")):
+        if name not in fields:
+            continue
+        original = article.field_text(name)[:_MAX_TEXT]
+        text = fold_quotes(original)
+        texts[name] = original
+        found = ruleset.detect(text)
+        if not found:
+            continue
+        words = word_starts(text)
+        sentences = sentence_starts(text)
+        for tid in found:
+            for start, end in ruleset.spans(tid, text):
+                by_term.setdefault(tid, []).append(
+                    _Pos(
+                        term=tid,
+                        field=name,
+                        start=start,
+                        end=end,
+                        word=n * _FIELD_GAP + index_of(words, start),
+                        sentence=n * _FIELD_GAP + index_of(sentences, start),
+                    )
+                )
+    return _Doc(texts, by_term)
+
+
+def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
+    """Return one Match per rule of ``ruleset`` that ``article`` satisfies."""
+    all_fields = {f for rule in ruleset.rules for f in rule.spec.fields.fields}
+    doc = _scan(ruleset, article, all_fields)
+    if not doc.by_term:
+        return []
+    candidates: set[int] = set()
+    for tid in doc.by_term:
+        candidates.update(ruleset.by_term.get(tid, ()))
+    matches: list[Match] = []
+    for index in sorted(candidates):
+        rule = ruleset.rules[index]
+        found = match_rule(rule, doc)
+        if found is not None:
+            matches.append(found)
+    return matches
+
+
+def match_rule(rule: Rule, doc: _Doc) -> Match | None:
+    """Evaluate one rule on a scanned document."""
+    fields = set(rule.spec.fields.fields)
+    pool = [
+        pos
+        for tid in rule.positive | set(rule.term_ids.values())
+        for pos in doc.by_term.get(tid, ())
+        if pos.field in fields
+    ]
+    if not pool:
+        return None
+    evidence = _evaluate(rule, rule.spec.match, pool)
+    if not evidence:
+        return None
+    ordered = sorted(set(evidence), key=lambda p: (p.field != "title", p.word, p.start))
+    labels = {tid: term.text for term, tid in rule.term_ids.items()}
+    hits = tuple(
+        Hit(
+            term=labels[p.term],
+            field=p.field,
+            start=p.start,
+            end=p.end,
+            matched=doc.texts[p.field][p.start : p.end],
+        )
+        for p in sorted(
+            set(evidence), key=lambda p: (("title", "summary", "text").index(p.field), p.start)
+        )
+    )
+    best = _best_sentence(ordered)
+    text = doc.texts[best[0].field]
+    lo = min(p.start for p in best)
+    hi = max(p.end for p in best)
+    return Match(rule_id=rule.id, hits=hits, snippet=snippet(text, lo, hi))
+
+
+def _best_sentence(ordered: list[_Pos]) -> list[_Pos]:
+    """Pick the sentence with the most distinct matched terms, earliest first."""
+    groups: dict[tuple[str, int], list[_Pos]] = {}
+    for pos in ordered:
+        groups.setdefault((pos.field, pos.sentence), []).append(pos)
+    return max(groups.values(), key=lambda g: (len({p.term for p in g}), -g[0].word))
+
+
+def _evaluate(rule: Rule, node: Clause | Term, pool: list[_Pos]) -> list[_Pos] | None:
+    """Return the evidence for ``node`` within ``pool``, or None when it does not hold."""
+    if isinstance(node, Term):
+        tid = rule.term_id(node)
+        found = [p for p in pool if p.term == tid]
+        return found or None
+    if node.same_sentence or node.near is not None:
+        scopes: list[list[_Pos]] = []
+        if node.same_sentence:
+            for sentence in sorted({p.sentence for p in pool}):
+                scopes.append([p for p in pool if p.sentence == sentence])
+        else:
+            width = node.near or 0
+            for start in sorted({p.word for p in pool}):
+                scopes.append([p for p in pool if start <= p.word <= start + width])
+        if node.same_sentence and node.near is not None:
+            width = node.near
+            narrowed: list[list[_Pos]] = []
+            for scope in scopes:
+                for start in sorted({p.word for p in scope}):
+                    narrowed.append([p for p in scope if start <= p.word <= start + width])
+            scopes = narrowed
+        evidence: list[_Pos] = []
+        for scope in scopes:
+            evidence += _logic(rule, node, scope) or []
+        return evidence or None
+    return _logic(rule, node, pool)
+
+
+def _logic(rule: Rule, node: Clause, pool: list[_Pos]) -> list[_Pos] | None:
+    evidence: list[_Pos] = []
+    for child in node.none:
+        if _evaluate(rule, child, pool):
+            return None
+    for child in node.all:
+        found = _evaluate(rule, child, pool)
+        if not found:
+            return None
+        evidence += found
+    if node.any:
+        matched = False
+        for child in node.any:
+            found = _evaluate(rule, child, pool)
+            if found:
+                matched = True
+                evidence += found
+        if not matched:
+            return None
+    return evidence or None

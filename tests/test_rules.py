@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Article
+from monitor.rules.compile import compile_rules
+from monitor.rules.load import load_rules, parse_rule
+from monitor.rules.match import match_article
+from monitor.yamlsrc import load_text
+from tests.conftest import DATA
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def article(text: str, title: str = "Headline", summary: str = "") -> Article:
+    return Article("src", "g", "", title, summary, text, NOW, NOW, "h")
+
+
+def rule(yaml_text: str) -> list[str]:
+    """Compile one rule from YAML and return a matcher closure's results per text."""
+    data, located, problems = load_text(yaml_text, "r.yaml")
+    assert problems == []
+    spec, problems = parse_rule(data, located, "r", ["console"])
+    assert problems == [], [str(p) for p in problems]
+    assert spec is not None
+    return [spec.id]
+
+
+def matches(yaml_text: str, text: str, title: str = "Headline") -> bool:
+    data, located, _ = load_text(yaml_text, "r.yaml")
+    spec, problems = parse_rule(data, located, "r", ["console"])
+    assert spec is not None, [str(p) for p in problems]
+    return bool(match_article(compile_rules([spec]), article(text, title)))
+
+
+def test_broken_rule_files_golden() -> None:
+    folder = DATA / "rules_broken"
+    loaded = load_rules(folder, ["console", "ops-email"], folder.parent)
+    got = "\n".join(str(p) for p in loaded.problems) + "\n"
+    expected_path = folder / "expected.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected_path.write_text(got, encoding="utf-8")
+    assert got == expected_path.read_text(encoding="utf-8")
+    # One bad file skips only itself; the good rule and the first of the duplicates load.
+    assert sorted(s.id for s in loaded.specs) == ["good", "same-id"]
+    assert "rules_broken/.hidden.yaml" not in loaded.bad_files
+
+
+@pytest.mark.parametrize(
+    ("clause", "text", "expected"),
+    [
+        ("[launch]", "They launched it.", False),
+        ("[launch*]", "They launched it.", True),
+        ("[launch*]", "A relaunch was planned.", False),
+        ("[oil]", "Soil and boiling water.", False),
+        ("[oil]", "OIL prices", True),
+        ("[north korea]", "North  Korea's army", True),
+        ("['U.N.']", "the U.N. Security Council", True),
+        ("['/ICBMs?/']", "two ICBMs flew", True),
+        ("['/ICBMs?/']", "ICBMS-like", True),
+        ("['/(?-i:UN)/']", "un vote", False),
+        ("['/(?-i:UN)/']", "UN vote", True),
+        ("[café]", "Le CAFÉ ouvre", True),
+        ("[café]", "cafés", False),
+        ("[золото]", "ЗОЛОТО растёт", True),
+        ("{all: [missile, launch*]}", "missile then later a launch", True),
+        ("{all: [missile, launch*], near: 3}", "missile then much later, a launch", False),
+        ("{all: [missile, launch*], near: 3}", "the missile launch", True),
+        ("{all: [missile, launch*], same_sentence: true}", "A missile. A launch.", False),
+        ("{all: [missile, launch*], same_sentence: true}", "A missile launch. Ok.", True),
+        ("{all: [missile], not: [defence]}", "missile defence deal", False),
+        ("{all: [missile], not: [defence], same_sentence: true}", "Missile fired. Defence.", True),
+        ("{any: [{all: [a1, b1]}, {all: [c1, d1]}]}", "c1 and d1", True),
+        ("{any: [{all: [a1, b1]}, {all: [c1, d1]}]}", "a1 and d1", False),
+    ],
+)
+def test_rule_language(clause: str, text: str, expected: bool) -> None:
+    assert matches(f"match: {clause}\n", text) is expected
+
+
+def test_case_sensitive_rule() -> None:
+    yaml_text = "case_sensitive: true\nmatch: [UN]\n"
+    assert matches(yaml_text, "a UN vote")
+    assert not matches(yaml_text, "an un vote")
+
+
+def test_fields_limit_where_terms_are_found() -> None:
+    yaml_text = "fields: [title]\nmatch: [missile]\n"
+    assert matches(yaml_text, "nothing here", title="Missile test")
+    assert not matches(yaml_text, "a missile test", title="Nothing")
+
+
+def test_near_and_same_sentence_never_cross_fields() -> None:
+    yaml_text = "match: {all: [missile, launch], near: 5}\n"
+    assert not matches(yaml_text, "launch of the year", title="Missile")
+
+
+def test_match_records_terms_offsets_and_snippet() -> None:
+    data, located, _ = load_text("match: {all: [oil, ban*], near: 4}\n", "r.yaml")
+    spec, _ = parse_rule(data, located, "oil", ["console"])
+    assert spec is not None
+    text = "First sentence. The sanctions did not include a proposed ban on oil shipments. Last."
+    [found] = match_article(compile_rules([spec]), article(text))
+    assert [(h.term, h.field, h.matched) for h in found.hits] == [
+        ("ban*", "text", "ban"),
+        ("oil", "text", "oil"),
+    ]
+    for hit in found.hits:
+        assert text[hit.start : hit.end] == hit.matched
+    assert found.snippet == "The sanctions did not include a proposed ban on oil shipments."
+
+
+def test_catastrophic_regex_finishes_at_once() -> None:
+    data, located, _ = load_text("match: ['/(a+)+$/', '/(\\w+\\s?)*sanction$/']\n", "r.yaml")
+    spec, problems = parse_rule(data, located, "redos", ["console"])
+    assert spec is not None, problems
+    ruleset = compile_rules([spec])
+    started = time.monotonic()
+    match_article(ruleset, article("a" * 10_000 + "!"))
+    match_article(ruleset, article("The council discussed many things about " * 5 + "sanctions!"))
+    assert time.monotonic() - started < 0.5
+
+
+def test_shipped_rules_fire_on_the_seeds(tmp_path: Path) -> None:
+    from monitor.sources.seeds import read_seeds
+    from tests.conftest import ROOT
+
+    loaded = load_rules(ROOT / "rules", ["console"])
+    assert loaded.problems == []
+    ruleset = compile_rules(loaded.specs)
+    seeds = read_seeds(ROOT / "seeds", "seeds", NOW, "seeds").articles
+    fired = {m.rule_id for a in seeds for m in match_article(ruleset, a)}
+    assert fired == {"missile-launch", "un-sanctions-vote", "oil-embargo"}
+    oil = {
+        m.snippet for a in seeds for m in match_article(ruleset, a) if m.rule_id == "oil-embargo"
+    }
+    assert any("ban on oil shipments" in s for s in oil)
+
+
+def test_shipped_rules_stay_silent_on_everyday_news() -> None:
+    import json
+
+    from tests.conftest import ROOT
+
+    ruleset = compile_rules(load_rules(ROOT / "rules", ["console"]).specs)
+    lines = (DATA / "everyday.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 30
+    noisy = []
+    for line in lines:
+        item = json.loads(line)
+        found = match_article(ruleset, article(item["text"], item["title"]))
+        noisy += [(item["id"], m.rule_id, m.snippet) for m in found]
+    assert noisy == []
