@@ -1,0 +1,1 @@
+"""Sources of articles: one module per kind (``feed``, ``seeds``)."""
