@@ -1,0 +1,242 @@
+"""Run normalize in worker processes, each parse under a deadline and a memory ceiling.
+
+A hostile or broken feed can keep feedparser busy for minutes (author-email ReDoS, deep
+nesting) or make it allocate gigabytes (RELIABILITY §2.1-2.5). A thread cannot stop CPU-bound
+Python, so each parse runs in a worker process that is killed and replaced when it misses
+its deadline, dies, or runs out of memory; the other parses carry on.
+
+Workers are started with the ``spawn`` method: forking a parent that runs fetch threads can
+copy a lock held by another thread and deadlock the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import resource
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from types import TracebackType
+from typing import Any
+
+from monitor.errors import FetchError
+from monitor.model import FetchResult
+from monitor.normalize import NormalizedFeed, normalize
+
+# Starting a worker imports feedparser; a loaded machine may take seconds, and this wait
+# is not charged to the parse deadline.
+START_TIMEOUT = 60.0
+
+
+def parse_inline(result: FetchResult) -> NormalizedFeed:
+    """Normalize ``result`` in this process: for tests and small trusted inputs."""
+    return normalize(result)
+
+
+class ParsePool:
+    """A fixed set of parse workers that several threads may use at once."""
+
+    def __init__(
+        self, workers: int = 2, timeout: float = 10.0, memory_bytes: int = 512 * 1024 * 1024
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.timeout = timeout
+        self.memory_bytes = memory_bytes
+        self._ctx = multiprocessing.get_context("spawn")
+        self._cond = threading.Condition()
+        self._closed = False
+        self._started = 0
+        # None is a slot whose worker is started by the next thread that takes it.
+        self._idle: list[_Worker | None] = []
+        for _ in range(workers):
+            self._idle.append(self._start())
+
+    def parse(self, result: FetchResult) -> NormalizedFeed:
+        """Normalize ``result`` in a worker; raise FetchError if it fails or takes too long."""
+        worker = self._acquire()
+        kind: str = "died"
+        payload: object = "did not start"
+        try:
+            if worker is not None and not worker.proc.is_alive():
+                # Killed while idle (OOM killer, an operator): not this feed's fault.
+                worker.stop(kill=True)
+                worker = None
+            if worker is None:
+                worker = self._start()
+            kind, payload = self._exchange(worker, result)
+        except OSError as exc:
+            payload = f"could not start: {exc}"
+        finally:
+            # Only a worker that answered normally is trusted with the next feed.
+            self._release(worker, healthy=kind in ("ok", "error"))
+        if kind == "ok" and isinstance(payload, NormalizedFeed):
+            return payload
+        raise FetchError(self._message(kind, str(payload)))
+
+    def close(self) -> None:
+        """Stop every idle worker now and every busy one when its parse ends."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in idle:
+            if worker is not None:
+                worker.stop()
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _acquire(self) -> _Worker | None:
+        with self._cond:
+            while not self._idle and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise RuntimeError("the parse pool is closed")
+            return self._idle.pop()
+
+    def _release(self, worker: _Worker | None, *, healthy: bool) -> None:
+        if worker is not None and not healthy:
+            worker.stop(kill=True)
+            worker = None
+            # If no process can be started now the slot stays empty; the next parse retries.
+            with contextlib.suppress(OSError):
+                worker = self._start()
+        with self._cond:
+            if not self._closed:
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+        if worker is not None:
+            worker.stop()
+
+    def _start(self) -> _Worker:
+        with self._cond:
+            self._started += 1
+            name = f"news-monitor-parse-{self._started}"
+        return _Worker(self._ctx, self.memory_bytes, name)
+
+    def _exchange(self, worker: _Worker, result: FetchResult) -> tuple[str, object]:
+        """Send one task and wait for its reply: ("ok", feed) or (failure kind, detail)."""
+        try:
+            if not worker.wait_ready(START_TIMEOUT):
+                return "died", "did not start"
+            worker.conn.send(result)
+            # The deadline is wall-clock: RLIMIT_CPU would count the worker's whole life.
+            if not worker.conn.poll(self.timeout):
+                return "timeout", ""
+            reply = worker.conn.recv()
+        except (EOFError, OSError):
+            return "died", worker.exit_status()
+        kind, payload = reply
+        return str(kind), payload
+
+    def _message(self, kind: str, detail: str) -> str:
+        if kind == "error":
+            return detail
+        if kind == "timeout":
+            return f"parse exceeded {self.timeout:g}s; the feed was skipped"
+        if kind == "memory":
+            return f"parse ran out of memory (limit {self.memory_bytes / 2**20:g} MiB)"
+        if kind == "crash":
+            return f"parse failed ({detail}); the feed was skipped"
+        return f"parse worker died ({detail}); the feed was skipped"
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, ctx: SpawnContext, memory_bytes: int, name: str) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, memory_bytes), name=name, daemon=True)
+        self.proc.start()
+        child.close()
+        self._ready = False
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the worker has started; False if it did not within ``timeout``."""
+        if not self._ready:
+            if not self.conn.poll(timeout):
+                return False
+            self.conn.recv()
+            self._ready = True
+        return True
+
+    def exit_status(self) -> str:
+        """Describe how the process ended, for the error saved on the source."""
+        self.proc.join(1.0)
+        code = self.proc.exitcode
+        if code is None:
+            return "no reply"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def stop(self, *, kill: bool = False) -> None:
+        """End the worker: politely if it is idle, at once if ``kill``."""
+        if not kill:
+            try:
+                self.conn.send(None)
+                self.proc.join(1.0)
+            except OSError:
+                pass
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5.0)
+        self.conn.close()
+
+
+def _serve(conn: Connection, memory_bytes: int) -> None:
+    """Answer parse tasks from ``conn`` until told to stop: the worker's main loop."""
+    # Ctrl-C in a terminal reaches the whole process group; shutdown is the parent's call.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _limit_memory(memory_bytes)
+    conn.send(("ready", ""))
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        except MemoryError:
+            # The rest of the message is still in the pipe; the parent replaces this worker.
+            conn.send(("memory", ""))
+            return
+        if task is None:
+            return
+        reply = _handle(task)
+        try:
+            conn.send(reply)
+        except MemoryError:
+            conn.send(("memory", ""))
+
+
+def _handle(task: FetchResult) -> tuple[str, Any]:
+    """Normalize one task and return the outcome as a picklable reply."""
+    try:
+        return "ok", normalize(task)
+    except FetchError as exc:
+        return "error", str(exc)
+    except MemoryError:
+        return "memory", ""
+    except Exception as exc:  # a bug in parsing one feed is reported, not fatal
+        return "crash", f"{type(exc).__name__}: {exc}"
+
+
+def _limit_memory(memory_bytes: int) -> None:
+    """Cap this process's address space; only the soft limit, which is all a parse can hit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
