@@ -1,0 +1,1 @@
+"""Alerts: rendering (render), sending through apprise (channels), the outbox (deliver)."""

@@ -1,0 +1,117 @@
+"""Channels: named lists of apprise URLs, plus the built-in ``console`` channel."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlsplit
+
+import apprise
+
+from monitor.config import CONSOLE, ChannelSpec, Config
+from monitor.errors import Problem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one attempt to send one alert to one channel produced."""
+
+    ok: bool
+    error: str = ""
+    ambiguous: bool = False
+
+
+def _with_timeouts(url: str, seconds: float) -> str:
+    """Add connect and read timeouts to a URL that sets none (apprise's email default is 15s)."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    extra = [f"{k}={seconds:g}" for k in ("cto", "rto") if k not in query]
+    if not extra:
+        return url
+    return url + ("&" if "?" in url else "?") + "&".join(extra)
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def check_channels(config: Config) -> list[Problem]:
+    """Report every channel URL apprise does not understand, without echoing the URL."""
+    problems: list[Problem] = []
+    for name, spec in config.spec.channels.items():
+        for i, url in enumerate(spec.urls):
+            if apprise.Apprise.instantiate(url) is None:
+                scheme = _scheme(url) or "(none)"
+                problems.append(
+                    config.located.problem(
+                        ("channels", name, "urls", i),
+                        f"not a notification URL apprise understands (scheme '{scheme}')",
+                    )
+                )
+    return problems
+
+
+class Channels:
+    """Send alerts to named channels; one apprise object per channel, built once."""
+
+    def __init__(self, specs: dict[str, ChannelSpec], console: TextIO | None = None) -> None:
+        self._specs = specs
+        self._console = console
+        self._apprise: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        for name, spec in specs.items():
+            notifier = apprise.Apprise()
+            for url in spec.urls:
+                if not notifier.add(_with_timeouts(url, spec.timeout.total_seconds())):
+                    log.error(
+                        "channel %s: a URL could not be loaded (scheme '%s')", name, _scheme(url)
+                    )
+            if spec.min_interval is not None:
+                for service in notifier:
+                    service.request_rate_per_sec = spec.min_interval.total_seconds()
+            self._apprise[name] = notifier
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({CONSOLE, *self._specs})
+
+    def describe(self, name: str) -> list[str]:
+        """Return the channel's URLs in privacy form (secrets masked), for logs and status."""
+        if name == CONSOLE and name not in self._apprise:
+            return ["console (standard output)"]
+        notifier = self._apprise.get(name)
+        if notifier is None:
+            return []
+        return [str(service.url(privacy=True)) for service in notifier]
+
+    def send(self, name: str, title: str, body: str) -> SendResult:
+        """Send one message; never raises for a delivery failure."""
+        if name == CONSOLE and name not in self._apprise:
+            return self._print(title, body)
+        notifier = self._apprise.get(name)
+        if notifier is None:
+            return SendResult(False, f"channel '{name}' is not configured")
+        if len(notifier) == 0:
+            return SendResult(False, f"channel '{name}' has no usable URL")
+        capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]
+        with self._lock, capture as captured:
+            result = notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+        if bool(result):
+            return SendResult(True)
+        lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line]
+        reason = "; ".join(dict.fromkeys(lines[-3:])) or f"apprise reported {result.status}"
+        ambiguous = bool(getattr(result, "timeout_count", 0))
+        return SendResult(False, reason, ambiguous=ambiguous)
+
+    def _print(self, title: str, body: str) -> SendResult:
+        stream = self._console or sys.stdout
+        try:
+            stream.write(f"=== ALERT {title}\n{body}\n\n")
+            stream.flush()
+        except (OSError, ValueError) as exc:
+            return SendResult(False, f"cannot write to standard output: {exc}")
+        return SendResult(True)

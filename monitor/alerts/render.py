@@ -1,0 +1,59 @@
+"""Render the text of an alert from the Event's first Match; pure, feed text stays plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.model import Article, Match
+
+MAX_TITLE = 200
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    body: str
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def safe_link(url: str) -> str:
+    """Return ``url`` when it is an http(s) link, else an empty string."""
+    lowered = url.strip().lower()
+    return url.strip() if lowered.startswith(("http://", "https://")) else ""
+
+
+def render_open(
+    *,
+    rule_id: str,
+    rule_name: str,
+    severity: str,
+    event_id: int,
+    article: Article,
+    match: Match,
+) -> Rendered:
+    """Render the alert sent when an Event opens."""
+    name = rule_name or rule_id
+    title = _one_line(f"[{severity}] {name}: {article.title}", MAX_TITLE)
+    terms: list[str] = []
+    for hit in match.hits:
+        label = f"{hit.matched} ({hit.field})"
+        if label not in terms:
+            terms.append(label)
+    source = article.source_id + (f" ({article.publisher})" if article.publisher else "")
+    link = safe_link(article.url) or "(no link)"
+    lines = [
+        f"Rule: {rule_id}" + (f" - {rule_name}" if rule_name and rule_name != rule_id else ""),
+        f"Severity: {severity}",
+        f"Article: {_one_line(article.title, 300)}",
+        f"Source: {source}",
+        f"Published: {article.published_at:%Y-%m-%d %H:%M} UTC",
+        f"Link: {link}",
+        f"Matched: {', '.join(terms[:12])}",
+        f"Snippet: {_one_line(match.snippet, 600)}",
+        f"Event: #{event_id}",
+    ]
+    return Rendered(title=title, body="\n".join(lines))

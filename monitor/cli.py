@@ -1,0 +1,254 @@
+"""The command line: the only place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor import __version__
+from monitor.alerts.channels import Channels, check_channels
+from monitor.clock import Clock, SystemClock, parse_iso
+from monitor.config import Config, load_config, resolve_path
+from monitor.errors import ConfigError, MonitorError, Problem
+from monitor.store import alerts as alert_q
+from monitor.store import articles as article_q
+from monitor.store import events as event_q
+from monitor.store import open_store
+from monitor.store import sources as source_q
+from monitor.store.db import DaemonLock
+
+log = logging.getLogger("monitor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="news-monitor",
+        description="Watch news sources with YAML rules; one alert per real-world event.",
+    )
+    parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="config file (default: $NEWS_MONITOR_CONFIG, else config/monitor.yaml)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--once", action="store_true", help="do one full cycle and exit")
+    sub.add_parser("check", help="validate the config and every rule file")
+    sub.add_parser("status", help="show sources, counts and pending or failed alerts")
+    events = sub.add_parser("events", help="list events with their rule, times and sources")
+    events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one command; return its exit code."""
+    stdout = out or sys.stdout
+    stderr = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level, stderr)
+    commands = {"run": cmd_run, "check": cmd_check, "status": cmd_status, "events": cmd_events}
+    try:
+        return commands[args.command](args, clock or SystemClock(), stdout, stderr)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=stderr)
+        return 1
+    except MonitorError as exc:
+        print(f"news-monitor: error: {exc}", file=stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(level: str, stream: TextIO) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # apprise logs raw configuration text at DEBUG; keep it at INFO or above.
+    logging.getLogger("apprise").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    config = load_config(resolve_path(args.config))
+    problems = check_channels(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def cmd_check(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.pipeline import Rules
+
+    problems: list[Problem] = []
+    try:
+        config = load_config(resolve_path(args.config))
+    except ConfigError as exc:
+        raise ConfigError(exc.problems) from None
+    problems += check_channels(config)
+    rules = Rules.load(config)
+    problems += rules.loaded.problems
+    if problems:
+        raise ConfigError(problems)
+    print(
+        f"ok: {config.display}: {len(config.spec.sources)} source(s), "
+        f"{len(rules.specs)} rule(s), channels: {', '.join(config.channel_names)}",
+        file=out,
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.daemon import Daemon
+    from monitor.pipeline import build_runtime, run_once
+
+    config = _load(args)
+    lock = DaemonLock(config.database)
+    lock.acquire()
+    try:
+        store = open_store(config.database)
+        try:
+            rt = build_runtime(config, store, clock, console=out)
+            for problem in rt.rules.loaded.problems:
+                log.error("rule skipped: %s", problem)
+            try:
+                if args.once:
+                    report = run_once(rt)
+                    failed = [p for p in report.polls if p.error]
+                    log.info(
+                        "cycle done: %d source(s) polled, %d failed, %d alert(s) sent,"
+                        " %d to retry, %d dead",
+                        len(report.polls),
+                        len(failed),
+                        report.delivery.sent,
+                        report.delivery.retried,
+                        report.delivery.dead,
+                    )
+                    return 0
+                Daemon(rt, clock).run()
+                return 0
+            finally:
+                rt.close()
+        finally:
+            store.close()
+    finally:
+        lock.release()
+
+
+def _when(value: Any, now: datetime) -> str:
+    if not value:
+        return "-"
+    when = parse_iso(str(value))
+    seconds = int((now - when).total_seconds())
+    ago = abs(seconds)
+    unit = (
+        f"{ago}s"
+        if ago < 120
+        else f"{ago // 60}m"
+        if ago < 7200
+        else f"{ago // 3600}h"
+        if ago < 172800
+        else f"{ago // 86400}d"
+    )
+    rel = f"{unit} ago" if seconds >= 0 else f"in {unit}"
+    return f"{when:%Y-%m-%d %H:%M:%S} ({rel})"
+
+
+def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    config = _load(args)
+    now = clock.now()
+    if not config.database.exists():
+        print(f"no database yet at {config.database}; start 'news-monitor run'", file=out)
+        return 0
+    store = open_store(config.database)
+    try:
+        print(f"database: {config.database}", file=out)
+        print("sources:", file=out)
+        known = {row["id"]: row for row in source_q.list_sources(store)}
+        for spec in config.spec.sources:
+            row = known.get(spec.id)
+            state = "disabled" if not spec.enabled else (row["state"] if row else "never polled")
+            print(f"  {spec.id} [{spec.kind}, every {spec.every}] {state}", file=out)
+            if row:
+                print(
+                    f"    last success: {_when(row['last_success_at'], now)};"
+                    f" next poll: {_when(row['next_poll_at'], now)};"
+                    f" items seen: {row['items_seen']}; failures in a row: {row['failures']}",
+                    file=out,
+                )
+                if row["last_error"]:
+                    print(
+                        f"    last error: {row['last_error']} ({_when(row['last_error_at'], now)})",
+                        file=out,
+                    )
+                if row["warning"]:
+                    print(f"    warning: {row['warning']}", file=out)
+        print(
+            f"articles: {article_q.count_articles(store)};"
+            f" matches: {article_q.count_matches(store)};"
+            f" events: {event_q.count_events(store)}",
+            file=out,
+        )
+        states = alert_q.count_by_state(store)
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none"
+        print(f"alerts: {summary}", file=out)
+        waiting = alert_q.list_alerts(store, ("pending", "retry", "sending", "dead"), limit=20)
+        for row in waiting:
+            print(
+                f"  alert {row['id']} -> {row['channel']}: {row['state']},"
+                f" attempts {row['attempts']}, next {_when(row['next_attempt_at'], now)}"
+                + (f", last error: {row['last_error']}" if row["last_error"] else ""),
+                file=out,
+            )
+        channels = Channels(dict(config.spec.channels))
+        print("channels:", file=out)
+        for name in channels.names:
+            print(f"  {name}: {', '.join(channels.describe(name))}", file=out)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_events(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    config = load_config(resolve_path(args.config))
+    if not config.database.exists():
+        print("no events yet", file=out)
+        return 0
+    store = open_store(config.database)
+    try:
+        rows = event_q.list_events(store, limit=args.limit)
+    finally:
+        store.close()
+    if not rows:
+        print("no events yet", file=out)
+        return 0
+    for row in rows:
+        print(
+            f"#{row['id']} {row['rule_id']} [{row['severity']}, {row['state']}]"
+            f" first seen {row['first_seen_at']}, last seen {row['last_seen_at']},"
+            f" {row['article_count']} article(s) from {row['source_count']} source(s)"
+            f" ({row['sources'] or '-'})",
+            file=out,
+        )
+        print(f"    {row['title']}", file=out)
+    return 0

@@ -1,0 +1,103 @@
+"""Queries on ``alerts``, the durable outbox: enqueue, claim with a lease, release."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from monitor.clock import iso, parse_iso
+from monitor.model import Alert, AlertState, Outcome
+from monitor.store.db import Store
+
+
+def enqueue(
+    store: Store, event_id: int, channel: str, kind: str, title: str, body: str, now: datetime
+) -> int | None:
+    """Add an alert to the outbox; None when this Event already owes this Channel one."""
+    cursor = store.execute(
+        "INSERT INTO alerts (event_id, channel, kind, title, body, state, created_at,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (event_id, channel, kind) DO NOTHING",
+        (event_id, channel, kind, title, body, AlertState.PENDING, iso(now), iso(now)),
+    )
+    return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
+
+
+def claim_due(
+    store: Store, now: datetime, lease_until: datetime, owner: str, limit: int
+) -> list[Alert]:
+    """Lease up to ``limit`` alerts that are due, or whose sender's lease expired."""
+    with store.transaction():
+        rows = store.query(
+            "UPDATE alerts SET state = ?, lease_until = ?, lease_owner = ?,"
+            " attempts = attempts + 1 WHERE id IN ("
+            "  SELECT id FROM alerts WHERE"
+            "   (state IN ('pending', 'retry') AND next_attempt_at <= ?)"
+            "   OR (state = 'sending' AND lease_until <= ?)"
+            "  ORDER BY next_attempt_at, id LIMIT ?)"
+            " RETURNING *",
+            (AlertState.SENDING, iso(lease_until), owner, iso(now), iso(now), limit),
+        )
+    rows.sort(key=lambda r: (r["next_attempt_at"], r["id"]))
+    return [_alert(row) for row in rows]
+
+
+def release(
+    store: Store,
+    alert_id: int,
+    owner: str,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    next_attempt: datetime | None = None,
+    error: str = "",
+) -> bool:
+    """Record the outcome of one attempt; False when the lease was lost to another sender."""
+    with store.transaction():
+        if outcome is Outcome.SENT:
+            cursor = store.execute(
+                "UPDATE alerts SET state = ?, sent_at = ?, lease_until = NULL, last_error = ''"
+                " WHERE id = ? AND lease_owner = ? AND state = 'sending'",
+                (AlertState.SENT, iso(now), alert_id, owner),
+            )
+        else:
+            state = AlertState.RETRY if outcome is Outcome.RETRY else AlertState.DEAD
+            cursor = store.execute(
+                "UPDATE alerts SET state = ?, next_attempt_at = ?, lease_until = NULL,"
+                " last_error = ? WHERE id = ? AND lease_owner = ? AND state = 'sending'",
+                (state, iso(next_attempt or now), error, alert_id, owner),
+            )
+    return cursor.rowcount == 1
+
+
+def list_alerts(
+    store: Store, states: tuple[str, ...] = (), limit: int = 100
+) -> list[dict[str, Any]]:
+    if states:
+        marks = ", ".join("?" for _ in states)
+        return store.query(
+            f"SELECT * FROM alerts WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?",
+            (*states, limit),
+        )
+    return store.query("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def count_by_state(store: Store) -> dict[str, int]:
+    rows = store.query("SELECT state, count(*) AS n FROM alerts GROUP BY state")
+    return {str(r["state"]): int(r["n"]) for r in rows}
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    return Alert(
+        id=int(row["id"]),
+        event_id=int(row["event_id"]),
+        channel=str(row["channel"]),
+        kind=str(row["kind"]),
+        title=str(row["title"]),
+        body=str(row["body"]),
+        state=AlertState(row["state"]),
+        attempts=int(row["attempts"]),
+        created_at=parse_iso(row["created_at"]),
+        next_attempt_at=parse_iso(row["next_attempt_at"]),
+        last_error=str(row["last_error"] or ""),
+    )

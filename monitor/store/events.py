@@ -1,0 +1,63 @@
+"""Queries on ``events``: find the open Event of a rule, open, join, close."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from monitor.clock import iso
+from monitor.model import EventState
+from monitor.store.db import Store
+
+
+def open_event_for(store: Store, rule_id: str, key: str) -> dict[str, Any] | None:
+    return store.one(
+        "SELECT * FROM events WHERE rule_id = ? AND key = ? AND state = 'open'", (rule_id, key)
+    )
+
+
+def open_event(
+    store: Store, rule_id: str, key: str, title: str, severity: str, now: datetime
+) -> int:
+    cursor = store.execute(
+        "INSERT INTO events (rule_id, key, state, title, severity, first_seen_at, last_seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (rule_id, key, EventState.OPEN, title, severity, iso(now), iso(now)),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def touch_event(store: Store, event_id: int, now: datetime) -> None:
+    """Move the last-seen time forward and recount articles and sources."""
+    store.execute(
+        "UPDATE events SET last_seen_at = max(last_seen_at, ?),"
+        " article_count = (SELECT count(*) FROM matches WHERE event_id = events.id),"
+        " source_count = (SELECT count(DISTINCT a.source_id) FROM matches m"
+        "   JOIN articles a ON a.id = m.article_id WHERE m.event_id = events.id)"
+        " WHERE id = ?",
+        (iso(now), event_id),
+    )
+
+
+def close_event(store: Store, event_id: int, now: datetime) -> None:
+    store.execute(
+        "UPDATE events SET state = ?, closed_at = ? WHERE id = ?",
+        (EventState.CLOSED, iso(now), event_id),
+    )
+
+
+def open_events(store: Store) -> list[dict[str, Any]]:
+    return store.query("SELECT * FROM events WHERE state = 'open' ORDER BY id")
+
+
+def list_events(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    return store.query(
+        "SELECT e.*, (SELECT group_concat(DISTINCT a.source_id) FROM matches m"
+        "  JOIN articles a ON a.id = m.article_id WHERE m.event_id = e.id) AS sources"
+        " FROM events e ORDER BY e.last_seen_at DESC, e.id DESC LIMIT ?",
+        (limit,),
+    )
+
+
+def count_events(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM events") or 0)

@@ -1,0 +1,112 @@
+"""Schema migrations; each runs in its own transaction."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("news-monitor")
+
+
+@migrations(name="0001_create_core_tables")
+def create_core_tables(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            url TEXT NOT NULL DEFAULT '',
+            etag TEXT,
+            last_modified TEXT,
+            state TEXT NOT NULL DEFAULT 'active',
+            state_reason TEXT NOT NULL DEFAULT '',
+            last_poll_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            last_error_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_poll_at TEXT,
+            items_seen INTEGER NOT NULL DEFAULT 0,
+            warning TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources(id),
+            guid TEXT NOT NULL,
+            url TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '',
+            summary TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            publisher TEXT NOT NULL DEFAULT '',
+            language TEXT NOT NULL DEFAULT '',
+            published_at TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            updated_at TEXT,
+            content_hash TEXT NOT NULL,
+            UNIQUE (source_id, guid)
+        )
+        """
+    )
+    db.execute("CREATE INDEX articles_url ON articles(url) WHERE url != ''")
+    db.execute("CREATE INDEX articles_source_hash ON articles(source_id, content_hash)")
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            rule_id TEXT NOT NULL,
+            key TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            closed_at TEXT,
+            article_count INTEGER NOT NULL DEFAULT 0,
+            source_count INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX events_one_open ON events(rule_id, key) WHERE state = 'open'")
+    db.execute(
+        """
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            rule_id TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            event_id INTEGER REFERENCES events(id),
+            matched_at TEXT NOT NULL,
+            hits TEXT NOT NULL,
+            snippet TEXT NOT NULL,
+            UNIQUE (rule_id, article_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX matches_event ON matches(event_id)")
+    db.execute(
+        """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,
+            lease_owner TEXT,
+            sent_at TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            UNIQUE (event_id, channel, kind)
+        )
+        """
+    )
+    db.execute("CREATE INDEX alerts_due ON alerts(state, next_attempt_at)")
+    db.table("articles").enable_fts(
+        ["title", "summary", "text"], create_triggers=True, tokenize="porter"
+    )

@@ -1,0 +1,108 @@
+"""The daemon as users run it: a real process, signals, the single-instance lock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CONFIG = """
+database: ../data/m.db
+rules: ../rules
+sources:
+  - {id: seeds, kind: seeds, path: ../seeds, every: 1s}
+delivery: {every: 1s}
+"""
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll a condition until it holds or a deadline passes (the daemon runs on real time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def count(db: Path, sql: str) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name in ("rules", "seeds"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "config").mkdir()
+    config = tmp_path / "config" / "monitor.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    return config
+
+
+def start(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture
+def daemon(project: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    proc = start(project)
+    try:
+        yield proc, project
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_daemon_ingests_alerts_picks_up_new_seeds_and_stops_on_sigterm(
+    daemon: tuple[subprocess.Popen[str], Path],
+) -> None:
+    proc, config = daemon
+    db = config.parent.parent / "data" / "m.db"
+    assert wait_for(lambda: count(db, "SELECT count(*) FROM alerts WHERE state='sent'") == 3)
+    (config.parent.parent / "seeds" / "300_dropped.txt").write_text(
+        "Dropped in\n\nAn oil embargo was imposed on the country today.\n", encoding="utf-8"
+    )
+    assert wait_for(lambda: count(db, "SELECT count(*) FROM articles") == 3)
+    # A second daemon on the same database refuses and names the first.
+    second = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert f"another news-monitor (pid {proc.pid}) holds" in second.stderr
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 10
+    assert out.count("=== ALERT ") == 3
+    assert "received SIGTERM, stopping" in err
+    assert count(db, "SELECT count(*) FROM alerts WHERE state != 'sent'") == 0

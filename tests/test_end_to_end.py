@@ -1,0 +1,226 @@
+"""The whole pipeline through the command line, with a real SMTP server and webhook receiver."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sqlite3
+from datetime import timedelta
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from monitor.cli import main
+from monitor.clock import FakeClock
+from tests.conftest import ROOT, SmtpSink, free_port
+
+
+def project_copy(tmp_path: Path, config_text: str | None = None) -> Path:
+    """Copy the shipped config, rules and seeds; return the config path."""
+    for name in ("config", "rules", "seeds"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    config = tmp_path / "config" / "monitor.yaml"
+    if config_text is not None:
+        config.write_text(config_text, encoding="utf-8")
+    return config
+
+
+def run(config: Path, clock: FakeClock, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--config", str(config), *args], clock=clock, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def counts(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("articles", "matches", "events", "alerts")
+        }
+    finally:
+        conn.close()
+
+
+def test_shipped_defaults_print_three_alerts_then_none(tmp_path: Path, clock: FakeClock) -> None:
+    config = project_copy(tmp_path)
+    code, out, err = run(config, clock, "run", "--once")
+    assert code == 0, err
+    assert out.count("=== ALERT ") == 3
+    for rule in ("missile-launch", "un-sanctions-vote", "oil-embargo"):
+        assert f"Rule: {rule}" in out
+    assert "Snippet: " in out and "Matched: " in out and "Source: seeds" in out
+    db = tmp_path / "data" / "news-monitor.db"
+    assert counts(db) == {"articles": 2, "matches": 6, "events": 3, "alerts": 3}
+    clock.advance(timedelta(minutes=5))
+    code, out, err = run(config, clock, "run", "--once")
+    assert code == 0, err
+    assert out == ""
+    assert counts(db) == {"articles": 2, "matches": 6, "events": 3, "alerts": 3}
+
+
+def test_a_new_seed_file_joins_the_open_event(tmp_path: Path, clock: FakeClock) -> None:
+    config = project_copy(tmp_path)
+    run(config, clock, "run", "--once")
+    (tmp_path / "seeds" / "100_new.md").write_text(
+        "---\ntitle: Another launch\nsource: Wire\n---\n"
+        "The North fired a ballistic missile into the sea on Tuesday.\n",
+        encoding="utf-8",
+    )
+    clock.advance(timedelta(hours=1))
+    code, out, _ = run(config, clock, "run", "--once")
+    assert code == 0
+    assert out == ""  # joins the open missile-launch Event: no second alert
+    code, listing, _ = run(config, clock, "events")
+    assert code == 0
+    assert "missile-launch [critical, open]" in listing
+    assert "3 article(s) from 1 source(s) (seeds)" in listing
+
+
+def test_an_event_that_went_quiet_is_closed_and_a_new_one_alerts(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    config = project_copy(tmp_path)
+    run(config, clock, "run", "--once")
+    clock.advance(timedelta(hours=25))
+    (tmp_path / "seeds" / "200_late.txt").write_text(
+        "Late report\n\nA missile was launched again near the coast.\n", encoding="utf-8"
+    )
+    code, out, _ = run(config, clock, "run", "--once")
+    assert code == 0
+    assert out.count("=== ALERT ") == 1
+    assert "Late report" in out
+    _, listing, _ = run(config, clock, "events")
+    assert listing.count("missile-launch [critical, closed]") == 1
+    assert listing.count("missile-launch [critical, open]") == 1
+
+
+CHANNELS = """
+database: ../data/m.db
+rules: ../rules
+sources:
+  - {{id: seeds, kind: seeds, path: ../seeds}}
+channels:
+  email:
+    urls: ["mailto://127.0.0.1:{smtp}?from=monitor@example.com&to=desk@example.com"]
+    min_interval: 0s
+  hook:
+    urls: ["json://127.0.0.1:{hook}/alerts"]
+    min_interval: 0s
+default_channels: [email, hook]
+delivery: {{backoff_min: 30s, backoff_max: 10m, max_attempts: 5}}
+"""
+
+
+def test_email_and_webhook_get_exactly_one_alert_per_event(
+    tmp_path: Path, clock: FakeClock, smtp: tuple[SmtpSink, int], httpserver: HTTPServer
+) -> None:
+    sink, smtp_port = smtp
+    httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
+    config = project_copy(tmp_path, CHANNELS.format(smtp=smtp_port, hook=httpserver.port))
+    code, _, err = run(config, clock, "run", "--once")
+    assert code == 0, err
+    assert len(sink.messages) == 3
+    assert len(httpserver.log) == 3
+    subjects = sorted(str(make_header(decode_header(m["Subject"]))) for m in sink.messages)
+    assert [s.split(":")[0] for s in subjects] == [
+        "[critical] New missile launch",
+        "[warning] Oil embargo",
+        "[warning] UN sanctions vote",
+    ]
+    assert all(env == ("monitor@example.com", ["desk@example.com"]) for env in sink.envelopes)
+    hooks = sorted(req.get_json()["title"] for req, _ in httpserver.log)
+    assert hooks == subjects
+    clock.advance(timedelta(minutes=10))
+    code, _, _ = run(config, clock, "run", "--once")
+    assert code == 0
+    assert (len(sink.messages), len(httpserver.log)) == (3, 3)
+
+
+def test_a_channel_that_is_down_gets_its_alerts_once_it_is_back(
+    tmp_path: Path, clock: FakeClock, smtp: tuple[SmtpSink, int]
+) -> None:
+    sink, smtp_port = smtp
+    hook_port = free_port()
+    config = project_copy(tmp_path, CHANNELS.format(smtp=smtp_port, hook=hook_port))
+    code, _, err = run(config, clock, "run", "--once")
+    assert code == 0
+    assert len(sink.messages) == 3
+    assert "to retry" in err and "3 to retry" in err
+    code, status, _ = run(config, clock, "status")
+    assert code == 0
+    assert "alerts: retry 3, sent 3" in status
+    assert "last error:" in status
+    server = HTTPServer(host="127.0.0.1", port=hook_port)
+    server.expect_request("/alerts", method="POST").respond_with_data("ok")
+    server.start()
+    try:
+        clock.advance(timedelta(minutes=2))
+        code, _, err = run(config, clock, "run", "--once")
+        assert code == 0, err
+        assert len(server.log) == 3
+        clock.advance(timedelta(hours=2))
+        run(config, clock, "run", "--once")
+        assert len(server.log) == 3
+        assert len(sink.messages) == 3
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+    _, status, _ = run(config, clock, "status")
+    assert "alerts: sent 6" in status
+
+
+def test_check_accepts_the_shipped_config() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--config", str(ROOT / "config" / "monitor.yaml"), "check"], out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert out.getvalue() == (
+        "ok: config/monitor.yaml: 1 source(s), 3 rule(s), channels: console\n"
+        if Path.cwd() == ROOT
+        else out.getvalue()
+    )
+    assert "3 rule(s)" in out.getvalue()
+
+
+def test_check_lists_every_rule_problem_and_exits_1(tmp_path: Path, clock: FakeClock) -> None:
+    shutil.copytree(ROOT / "tests" / "data" / "rules_broken", tmp_path / "rules_broken")
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "rules: rules_broken\nchannels:\n  ops-email:\n    urls: ['json://127.0.0.1/x']\n",
+        encoding="utf-8",
+    )
+    code, _out, err = run(config, clock, "check")
+    assert code == 1
+    expected = (ROOT / "tests" / "data" / "rules_broken" / "expected.txt").read_text()
+    lines = err.splitlines()
+    assert "\n".join(line.split("rules_broken/", 1)[-1] for line in lines[:-1]) == "\n".join(
+        line.split("rules_broken/", 1)[-1] for line in expected.splitlines()
+    )
+    assert lines[-1] == f"{len(expected.splitlines())} problem(s) found"
+
+
+def test_run_refuses_a_bad_config_and_leaves_no_database(tmp_path: Path, clock: FakeClock) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text("database: m.db\nsources:\n  - {id: x, kind: feed, url: 'ftp://a/b'}\n")
+    code, _, err = run(config, clock, "run", "--once")
+    assert code == 1
+    assert "sources[0].url: scheme 'ftp' not allowed (allowed: http, https)" in err
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_unknown_channel_url_is_reported_without_the_url(tmp_path: Path, clock: FakeClock) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "channels:\n  chat:\n    urls: ['nosuch://user:${TOKEN}@host/x']\n", encoding="utf-8"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOKEN", "CANARY_TOKEN_1234")
+        code, out, err = run(config, clock, "check")
+    assert code == 1
+    assert (
+        "channels.chat.urls[0]: not a notification URL apprise understands (scheme 'nosuch')" in err
+    )
+    assert "CANARY_TOKEN_1234" not in out + err

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import LockError, StoreError
+from monitor.model import Article, Hit, Match
+from monitor.store import alerts as alert_q
+from monitor.store import articles as article_q
+from monitor.store import events as event_q
+from monitor.store import open_store
+from monitor.store import sources as source_q
+from monitor.store.db import DaemonLock
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_article(guid: str = "g1", text: str = "a missile launch", url: str = "") -> Article:
+    return Article("s1", guid, url, "Title", "", text, NOW, NOW, f"hash-{text}")
+
+
+def test_fresh_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "db" / "m.db")
+    tables = set(store.db.table_names())
+    assert {"sources", "articles", "matches", "events", "alerts", "articles_fts"} <= tables
+    assert store.scalar("PRAGMA journal_mode") == "wal"
+    assert store.scalar("PRAGMA foreign_keys") == 1
+    store.close()
+    # Opening again applies nothing twice.
+    again = open_store(tmp_path / "db" / "m.db")
+    assert again.scalar("SELECT count(*) FROM _sqlite_migrations") == 1
+    again.close()
+
+
+def test_article_dedupe_update_and_search(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    source_q.sync_sources(store, [("s1", "feed", "http://127.0.0.1/f"), ("s2", "feed", "")])
+    with store.transaction():
+        first, saved = article_q.save_article(store, make_article(), NOW)
+        assert saved is article_q.Saved.NEW
+        assert article_q.save_article(store, make_article(), NOW) == (first, article_q.Saved.SAME)
+        changed = make_article(text="a missile launch, updated")
+        assert article_q.save_article(store, changed, NOW) == (first, article_q.Saved.UPDATED)
+        linked = make_article("g2", "other", url="https://example.com/x")
+        article_q.save_article(store, linked, NOW)
+        again = Article("s2", "z", "https://example.com/x", "T", "", "o2", NOW, NOW, "h2")
+        assert article_q.save_article(store, again, NOW)[1] is article_q.Saved.DUPLICATE
+    assert article_q.count_articles(store) == 2
+    found = list(store.db["articles"].search("updated", quote=True))
+    assert [row["guid"] for row in found] == ["g1"]
+    store.close()
+
+
+def test_matches_are_unique_per_rule_and_article(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    source_q.sync_sources(store, [("s1", "feed", "")])
+    match = Match("r1", (Hit("missile", "text", 2, 9, "missile"),), "a missile launch")
+    with store.transaction():
+        article_id, _ = article_q.save_article(store, make_article(), NOW)
+        assert article_q.insert_match(store, match, article_id, NOW) is not None
+        assert article_q.insert_match(store, match, article_id, NOW) is None
+    row = store.one("SELECT hits, snippet FROM matches")
+    assert row is not None
+    assert '"start": 2' in row["hits"]
+    store.close()
+
+
+def test_transaction_rolls_back_everything(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    source_q.sync_sources(store, [("s1", "feed", "")])
+    with pytest.raises(RuntimeError), store.transaction():
+        article_q.save_article(store, make_article(), NOW)
+        raise RuntimeError("crash in the middle of a poll")
+    assert article_q.count_articles(store) == 0
+    store.close()
+
+
+def test_outbox_claim_lease_and_release(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    with store.transaction():
+        event_id = event_q.open_event(store, "r1", "", "T", "info", NOW)
+        assert alert_q.enqueue(store, event_id, "mail", "open", "t", "b", NOW) is not None
+        assert alert_q.enqueue(store, event_id, "mail", "open", "t", "b", NOW) is None
+    lease = timedelta(minutes=2)
+    [alert] = alert_q.claim_due(store, NOW, NOW + lease, "a", 10)
+    assert alert.attempts == 1
+    # Leased: nobody else gets it until the lease expires.
+    assert alert_q.claim_due(store, NOW, NOW + lease, "b", 10) == []
+    later = NOW + lease
+    [taken] = alert_q.claim_due(store, later, later + lease, "b", 10)
+    assert taken.attempts == 2
+    # The first sender's release is refused: its lease was taken over.
+    assert not alert_q.release(store, alert.id, "a", alert_q.Outcome.SENT, later)
+    assert alert_q.release(store, alert.id, "b", alert_q.Outcome.SENT, later)
+    assert alert_q.count_by_state(store) == {"sent": 1}
+    store.close()
+
+
+def test_corrupt_database_is_refused_not_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    open_store(path).close()
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(0)
+        handle.write(b"garbage" * 20)
+    with pytest.raises(StoreError, match="database file is corrupt"):
+        open_store(path)
+    assert path.stat().st_size == size
+
+
+def test_read_only_database_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    open_store(path).close()
+    store = open_store(path, readonly=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.execute("INSERT INTO sources (id, kind) VALUES ('x', 'feed')")
+    store.close()
+
+
+def test_second_daemon_lock_names_the_holder(tmp_path: Path) -> None:
+    first = DaemonLock(tmp_path / "m.db")
+    first.acquire()
+    try:
+        with pytest.raises(LockError, match=r"another news-monitor \(pid \d+\) holds"):
+            DaemonLock(tmp_path / "m.db").acquire()
+    finally:
+        first.release()
+    second = DaemonLock(tmp_path / "m.db")
+    second.acquire()
+    second.release()
