@@ -15,11 +15,13 @@ from monitor.alerts.channels import Channels, check_channels
 from monitor.clock import Clock, SystemClock, parse_iso
 from monitor.config import Config, load_config, resolve_path
 from monitor.errors import ConfigError, MonitorError, Problem
+from monitor.sources.fetch import redact_url
+from monitor.store import Store, open_store
 from monitor.store import alerts as alert_q
 from monitor.store import articles as article_q
 from monitor.store import events as event_q
-from monitor.store import open_store
 from monitor.store import sources as source_q
+from monitor.store import state as state_q
 from monitor.store.db import DaemonLock
 
 log = logging.getLogger("monitor")
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="do one full cycle and exit")
     sub.add_parser("check", help="validate the config and every rule file")
     sub.add_parser("status", help="show sources, counts and pending or failed alerts")
+    sub.add_parser("sources", help="list sources with their health")
     events = sub.add_parser("events", help="list events with their rule, times and sources")
     events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
     return parser
@@ -61,7 +64,13 @@ def main(
     stderr = err or sys.stderr
     args = build_parser().parse_args(argv)
     _setup_logging(args.log_level, stderr)
-    commands = {"run": cmd_run, "check": cmd_check, "status": cmd_status, "events": cmd_events}
+    commands = {
+        "run": cmd_run,
+        "check": cmd_check,
+        "status": cmd_status,
+        "events": cmd_events,
+        "sources": cmd_sources,
+    }
     try:
         return commands[args.command](args, clock or SystemClock(), stdout, stderr)
     except ConfigError as exc:
@@ -174,35 +183,75 @@ def _when(value: Any, now: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M:%S} ({rel})"
 
 
+def _duration(seconds: float) -> str:
+    value = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value // size}{unit}"
+    return f"{value}s"
+
+
+def _print_sources(config: Config, store: Store, now: datetime, out: TextIO) -> None:
+    known = {row["id"]: row for row in source_q.list_sources(store)}
+    for spec in config.spec.sources:
+        row = known.get(spec.id)
+        state = "disabled in config" if not spec.enabled else (row["state"] if row else "new")
+        if row and row["state"] == "active" and row["failures"]:
+            state = f"failing ({row['failures']} in a row)"
+        elif row and row["state"] == "active" and not row["last_poll_at"]:
+            state = "never polled"
+        elif row and row["state"] == "active":
+            state = "ok"
+        every = _duration(spec.every.total_seconds())
+        if row and row["interval_s"] and row["interval_s"] != spec.every.total_seconds():
+            every += f" (now {_duration(row['interval_s'])})"
+        where = redact_url(str(row["url"])) if row and spec.kind == "feed" else spec.path or ""
+        print(f"  {spec.id} [{spec.kind}, every {every}] {state}: {where}", file=out)
+        if not row:
+            continue
+        print(
+            f"    last success: {_when(row['last_success_at'], now)};"
+            f" next poll: {_when(row['next_poll_at'], now)};"
+            f" items seen: {row['items_seen']}"
+            + (f"; last HTTP status: {row['last_status']}" if row["last_status"] else ""),
+            file=out,
+        )
+        if row["last_error"]:
+            print(
+                f"    last error: {row['last_error']} ({_when(row['last_error_at'], now)})",
+                file=out,
+            )
+        if row["state_reason"]:
+            print(f"    {row['state']}: {row['state_reason']}", file=out)
+        if row["warning"]:
+            print(f"    warning: {row['warning']}", file=out)
+
+
+def _open_existing(config: Config, out: TextIO) -> Store | None:
+    if not config.database.exists():
+        print(f"no database yet at {config.database}; start 'news-monitor run'", file=out)
+        return None
+    return open_store(config.database)
+
+
 def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
     config = _load(args)
     now = clock.now()
-    if not config.database.exists():
-        print(f"no database yet at {config.database}; start 'news-monitor run'", file=out)
+    store = _open_existing(config, out)
+    if store is None:
         return 0
-    store = open_store(config.database)
     try:
         print(f"database: {config.database}", file=out)
+        for key, (value, since) in state_q.all_state(store).items():
+            label = {
+                "config_problems": "config reload rejected (the last good config runs)",
+                "rule_problems": "rule problems (broken files skipped)",
+            }.get(key, key)
+            print(f"{label}, since {_when(since, now)}:", file=out)
+            for line in value.splitlines():
+                print(f"  {line}", file=out)
         print("sources:", file=out)
-        known = {row["id"]: row for row in source_q.list_sources(store)}
-        for spec in config.spec.sources:
-            row = known.get(spec.id)
-            state = "disabled" if not spec.enabled else (row["state"] if row else "never polled")
-            print(f"  {spec.id} [{spec.kind}, every {spec.every}] {state}", file=out)
-            if row:
-                print(
-                    f"    last success: {_when(row['last_success_at'], now)};"
-                    f" next poll: {_when(row['next_poll_at'], now)};"
-                    f" items seen: {row['items_seen']}; failures in a row: {row['failures']}",
-                    file=out,
-                )
-                if row["last_error"]:
-                    print(
-                        f"    last error: {row['last_error']} ({_when(row['last_error_at'], now)})",
-                        file=out,
-                    )
-                if row["warning"]:
-                    print(f"    warning: {row['warning']}", file=out)
+        _print_sources(config, store, now, out)
         print(
             f"articles: {article_q.count_articles(store)};"
             f" matches: {article_q.count_matches(store)};"
@@ -224,6 +273,18 @@ def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
         print("channels:", file=out)
         for name in channels.names:
             print(f"  {name}: {', '.join(channels.describe(name))}", file=out)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    config = load_config(resolve_path(args.config))
+    store = _open_existing(config, out)
+    if store is None:
+        return 0
+    try:
+        _print_sources(config, store, clock.now(), out)
     finally:
         store.close()
     return 0

@@ -38,6 +38,8 @@ class SourceSpec(Strict):
     every: Duration = timedelta(minutes=10)
     enabled: bool = True
     publisher: str = ""
+    # Adaptive polling: a quiet source is polled less often, up to this interval.
+    max_every: Duration | None = None
 
     @field_validator("every")
     @classmethod
@@ -76,6 +78,22 @@ class FetchSpec(Strict):
     total_timeout: Duration = timedelta(seconds=30)
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    max_concurrency: int = Field(default=16, ge=1, le=256)
+    per_host: int = Field(default=2, ge=1, le=64)
+    max_backoff: Duration = timedelta(hours=6)
+    parse_workers: int = Field(default=2, ge=1, le=64)
+    parse_timeout: Duration = timedelta(seconds=10)
+    parse_memory_mb: int = Field(default=512, ge=64)
+
+
+class HealthSpec(Strict):
+    """When a failing or silent source raises an alert."""
+
+    # None sends to default_channels; an empty list turns source health alerts off.
+    channels: list[str] | None = None
+    failing_after: Duration = timedelta(hours=1)
+    silent_factor: float = Field(default=10.0, gt=1)
+    silent_min: Duration = timedelta(hours=6)
 
 
 class ConfigSpec(Strict):
@@ -88,6 +106,7 @@ class ConfigSpec(Strict):
     default_channels: list[str] = Field(default_factory=lambda: [CONSOLE])
     delivery: DeliverySpec = DeliverySpec()
     fetch: FetchSpec = FetchSpec()
+    health: HealthSpec = HealthSpec()
 
 
 @dataclass(frozen=True)
@@ -227,13 +246,17 @@ def _check_references(spec: ConfigSpec, located: Located) -> list[Problem]:
                     ("channels", name), f"channel name '{name}' must be a slug", key=True
                 )
             )
-    for i, name in enumerate(spec.default_channels):
-        if name not in names:
-            problems.append(
-                located.problem(
-                    ("default_channels", i),
-                    f"unknown channel '{name}'",
-                    hint=did_you_mean(name, names),
+    for key, wanted in (
+        (("default_channels",), spec.default_channels),
+        (("health", "channels"), spec.health.channels or []),
+    ):
+        for i, name in enumerate(wanted):
+            if name not in names:
+                problems.append(
+                    located.problem(
+                        (*key, i),
+                        f"unknown channel '{name}'",
+                        hint=did_you_mean(name, names),
+                    )
                 )
-            )
     return problems

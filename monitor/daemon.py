@@ -1,42 +1,105 @@
-"""The daemon: APScheduler in the foreground, one lock per database, clean stop on signals."""
+"""The daemon: APScheduler in the foreground, polls on their own schedules, live reload, signals.
+
+APScheduler fires three small jobs: ``tick`` (every second: hand due sources to the poll
+workers), ``deliver`` (send due alerts) and ``reload`` (apply edited config and rule files).
+Poll state lives in our own ``sources`` table, not in APScheduler's job store, so a source's
+schedule, backoff and validators survive restarts and a thousand sources are one job, not a
+thousand.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, timedelta
 from types import FrameType
-from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.clock import Clock
-from monitor.pipeline import Runtime, close_expired_events, deliver, is_due, poll_source
+from monitor.config import SourceSpec
+from monitor.pipeline import (
+    PollReport,
+    Runtime,
+    close_expired_events,
+    deliver,
+    host_of,
+    poll_source,
+)
+from monitor.reload import Reloader, record_rule_problems
+from monitor.store import sources as source_q
 
 log = logging.getLogger(__name__)
 
+TICK_SECONDS = 1.0
+RELOAD_SECONDS = 2.0
+
 
 class Daemon:
-    """Schedule a poll job per source and a delivery job; all jobs share one worker thread.
-
-    One worker thread keeps every database write in one place, in order; fetching in parallel
-    happens inside a poll, not across jobs.
-    """
+    """Run the monitor until asked to stop."""
 
     def __init__(self, runtime: Runtime, clock: Clock) -> None:
         self.rt = runtime
         self.clock = clock
         self.stop_event = threading.Event()
+        self.reload_requested = threading.Event()
+        self.reloader = Reloader(runtime)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            executors={"default": JobExecutor(max_workers=3)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
+        self.polls = ThreadPoolExecutor(
+            max_workers=runtime.config.spec.fetch.max_concurrency, thread_name_prefix="poll"
+        )
+        self._lock = threading.Lock()
+        self.in_flight: set[str] = set()
+        self.host_load: Counter[str] = Counter()
 
-    def _guard(self, name: str, job: Callable[[], Any]) -> Callable[[], None]:
+    def tick(self) -> None:
+        """Start a poll for every due source that is not already being polled."""
+        if self.stop_event.is_set():
+            return
+        due = source_q.due_source_ids(self.rt.store, self.clock.now())
+        per_host = self.rt.config.spec.fetch.per_host
+        for spec in self.rt.config.spec.sources:
+            if not spec.enabled or spec.id not in due:
+                continue
+            host = host_of(spec)
+            with self._lock:
+                if spec.id in self.in_flight or self.host_load[host] >= per_host:
+                    continue
+                self.in_flight.add(spec.id)
+                self.host_load[host] += 1
+            future = self.polls.submit(poll_source, self.rt, spec)
+            future.add_done_callback(self._done(spec, host))
+
+    def _done(self, spec: SourceSpec, host: str) -> Callable[[Future[PollReport]], None]:
+        def finished(future: Future[PollReport]) -> None:
+            with self._lock:
+                self.in_flight.discard(spec.id)
+                self.host_load[host] -= 1
+            exc = future.exception()
+            if exc is not None:
+                log.error("poll of %s failed unexpectedly", spec.id, exc_info=exc)
+
+        return finished
+
+    def deliver(self) -> None:
+        close_expired_events(self.rt)
+        deliver(self.rt)
+
+    def reload(self) -> None:
+        force = self.reload_requested.is_set()
+        self.reload_requested.clear()
+        self.reloader.check(force=force)
+
+    def _guarded(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
             if self.stop_event.is_set():
                 return
@@ -47,55 +110,38 @@ class Daemon:
 
         return run
 
-    def _poll(self, source_id: str) -> Callable[[], None]:
-        def job() -> None:
-            for spec in self.rt.config.spec.sources:
-                if (
-                    spec.id == source_id
-                    and spec.enabled
-                    and is_due(self.rt, spec, self.clock.now())
-                ):
-                    poll_source(self.rt, spec)
-
-        return self._guard(f"poll:{source_id}", job)
-
-    def _deliver(self) -> None:
-        close_expired_events(self.rt)
-        deliver(self.rt)
-
     def schedule(self) -> None:
         now = self.clock.now()
-        for spec in self.rt.config.spec.sources:
-            if not spec.enabled:
-                continue
-            seconds = spec.every.total_seconds()
+        jobs: list[tuple[str, Callable[[], object], float, float]] = [
+            ("tick", self.tick, TICK_SECONDS, 0),
+            ("deliver", self.deliver, self.rt.config.spec.delivery.every.total_seconds(), 1),
+            ("reload", self.reload, RELOAD_SECONDS, RELOAD_SECONDS),
+        ]
+        for name, job, every, delay in jobs:
             self.scheduler.add_job(
-                self._poll(spec.id),
+                self._guarded(name, job),
                 "interval",
-                seconds=seconds,
-                jitter=min(seconds * 0.1, 30),
-                id=f"poll:{spec.id}",
-                next_run_time=now,
+                seconds=every,
+                id=name,
+                next_run_time=now + timedelta(seconds=delay),
                 replace_existing=True,
             )
-        self.scheduler.add_job(
-            self._guard("deliver", self._deliver),
-            "interval",
-            seconds=self.rt.config.spec.delivery.every.total_seconds(),
-            id="deliver",
-            next_run_time=now + timedelta(seconds=1),
-            replace_existing=True,
-        )
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         if signum is not None:
             log.info("received %s, stopping", signal.Signals(signum).name)
         self.stop_event.set()
 
+    def hangup(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received SIGHUP, reloading config and rules")
+        self.reload_requested.set()
+
     def run(self) -> None:
-        """Run until SIGINT or SIGTERM; the job in progress finishes before the exit."""
-        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        """Run until SIGINT or SIGTERM; polls and sends in progress finish before the exit."""
+        handlers = {signal.SIGINT: self.stop, signal.SIGTERM: self.stop, signal.SIGHUP: self.hangup}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
+            record_rule_problems(self.rt)
             self.schedule()
             self.scheduler.start()
             log.info(
@@ -109,6 +155,8 @@ class Daemon:
         finally:
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
+            self.polls.shutdown(wait=True, cancel_futures=True)
+            self.reloader.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log.info("news-monitor stopped")

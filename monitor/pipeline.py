@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TextIO
+from urllib.parse import urlsplit
 
-from monitor import events
+from monitor import events, health, schedule
 from monitor.alerts.channels import Channels
 from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
 from monitor.alerts.render import render_open
@@ -21,6 +24,7 @@ from monitor.rules.load import LoadedRules, load_rules
 from monitor.rules.match import match_article
 from monitor.rules.schema import RuleSpec
 from monitor.sources.feed import FeedPoller
+from monitor.sources.fetch import redact_url
 from monitor.sources.seeds import read_seeds
 from monitor.store import Store
 from monitor.store import alerts as alert_q
@@ -29,8 +33,6 @@ from monitor.store import events as event_q
 from monitor.store import sources as source_q
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF = timedelta(hours=6)
 
 
 @dataclass
@@ -42,8 +44,13 @@ class Rules:
     loaded: LoadedRules
 
     @classmethod
-    def load(cls, config: Config) -> Rules:
-        loaded = load_rules(config.rules_dir, config.channel_names, config.path.resolve().parent)
+    def load(cls, config: Config, previous: Rules | None = None) -> Rules:
+        loaded = load_rules(
+            config.rules_dir,
+            config.channel_names,
+            config.path.resolve().parent,
+            previous=previous.loaded if previous else None,
+        )
         return cls(compile_rules(loaded.specs), {s.id: s for s in loaded.specs}, loaded)
 
 
@@ -99,14 +106,21 @@ def build_runtime(
     rules = Rules.load(config)
     channels = Channels(dict(config.spec.channels), console=console)
     poller = FeedPoller(config.spec.fetch)
+    rt = Runtime(config, store, rules, channels, clock, poller)
+    sync_config_sources(rt)
+    return rt
+
+
+def sync_config_sources(rt: Runtime) -> None:
+    """Give every configured source a row in the database."""
+    config = rt.config
     source_q.sync_sources(
-        store,
+        rt.store,
         [
             (s.id, s.kind, s.url or str(config.source_paths.get(s.id, "")))
             for s in config.spec.sources
         ],
     )
-    return Runtime(config, store, rules, channels, clock, poller)
 
 
 def ingest(rt: Runtime, articles: list[Article], now: datetime) -> IngestReport:
@@ -162,73 +176,207 @@ def ingest(rt: Runtime, articles: list[Article], now: datetime) -> IngestReport:
     return report
 
 
-def failure_delay(every: timedelta, failures: int, rng: random.Random) -> timedelta:
-    """Back off a failing source exponentially with jitter, up to a cap, probing forever."""
-    base = every.total_seconds() * 2 ** min(failures, 20)
-    capped = min(base, MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=capped * rng.uniform(0.9, 1.1))
+@dataclass(frozen=True)
+class PollJob:
+    """What a poll needs from the database, read before the network work starts."""
+
+    spec: SourceSpec
+    url: str
+    etag: str | None
+    last_modified: str | None
+    interval: float | None
+
+
+@dataclass
+class Fetched:
+    """The result of the network and parse work of one poll, before it is stored."""
+
+    job: PollJob
+    articles: list[Article] = field(default_factory=list)
+    not_modified: bool = False
+    warning: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    new_url: str | None = None
+    max_age: float | None = None
+    ttl: float | None = None
+    error: FetchError | None = None
 
 
 def is_due(rt: Runtime, spec: SourceSpec, now: datetime) -> bool:
     row = source_q.get_source(rt.store, spec.id)
-    if row is None or not row["next_poll_at"]:
+    if row is None:
         return True
-    return parse_iso(row["next_poll_at"]) <= now
+    if row["state"] == "gone":
+        return False
+    return not row["next_poll_at"] or parse_iso(row["next_poll_at"]) <= now
 
 
-def poll_source(rt: Runtime, spec: SourceSpec) -> PollReport:
-    """Poll one source and ingest what it yields; a failure is saved on the source row."""
-    report = PollReport(spec.id)
-    now = rt.clock.now()
+def prepare(rt: Runtime, spec: SourceSpec) -> PollJob:
+    row = source_q.get_source(rt.store, spec.id) or {}
+    return PollJob(
+        spec=spec,
+        url=str(row.get("url") or spec.url or ""),
+        etag=row.get("etag"),
+        last_modified=row.get("last_modified"),
+        interval=row.get("interval_s"),
+    )
+
+
+def fetch_one(rt: Runtime, job: PollJob, now: datetime) -> Fetched:
+    """Do the network and parse work of one poll; touches no database, never raises FetchError."""
+    spec = job.spec
     try:
         if spec.kind == "seeds":
             folder = rt.config.source_paths[spec.id]
             seeds = read_seeds(folder, spec.id, now, spec.path or spec.id, spec.publisher)
-            articles = seeds.articles
-            report.warning = "; ".join(str(p) for p in seeds.problems)
-            etag = modified = None
-        else:
-            row = source_q.get_source(rt.store, spec.id) or {}
-            polled = rt.poller.poll(
-                spec, etag=row.get("etag"), last_modified=row.get("last_modified"), now=now
-            )
-            report.not_modified = polled.not_modified
-            articles = polled.articles
-            report.warning = polled.warning
-            etag, modified = polled.etag, polled.last_modified
+            return Fetched(job, seeds.articles, warning="; ".join(str(p) for p in seeds.problems))
+        polled = rt.poller.poll(
+            spec, url=job.url, etag=job.etag, last_modified=job.last_modified, now=now
+        )
     except FetchError as exc:
+        return Fetched(job, error=exc)
+    return Fetched(
+        job,
+        polled.articles,
+        not_modified=polled.not_modified,
+        warning=polled.warning,
+        etag=polled.etag,
+        last_modified=polled.last_modified,
+        new_url=polled.new_url,
+        max_age=polled.max_age,
+        ttl=polled.ttl,
+    )
+
+
+def health_channels(rt: Runtime) -> list[str]:
+    wanted = rt.config.spec.health.channels
+    return list(rt.config.spec.default_channels if wanted is None else wanted)
+
+
+def commit(rt: Runtime, fetched: Fetched) -> PollReport:
+    """Store one poll's outcome: articles, matches, events and alerts in one transaction."""
+    spec = fetched.job.spec
+    report = PollReport(spec.id, not_modified=fetched.not_modified, warning=fetched.warning)
+    now = rt.clock.now()
+    if fetched.error is not None:
+        exc = fetched.error
         report.error = str(exc)
+        status = getattr(exc, "status", None)
+        gone = bool(getattr(exc, "gone", False))
         with rt.store.transaction():
             row = source_q.get_source(rt.store, spec.id) or {}
-            delay = failure_delay(spec.every, int(row.get("failures") or 0), rt.rng)
-            if exc.retry_after:
-                delay = max(delay, timedelta(seconds=min(exc.retry_after, 86400)))
-            failures = source_q.record_failure(rt.store, spec.id, now, now + delay, report.error)
+            next_poll = schedule.after_failure(
+                now=now,
+                every=spec.every,
+                failures=int(row.get("failures") or 0) + 1,
+                rng=rt.rng,
+                cap=rt.config.spec.fetch.max_backoff,
+                retry_after=exc.retry_after,
+            )
+            failures = source_q.record_failure(
+                rt.store, spec.id, now, next_poll, report.error, status=status, gone=gone
+            )
+            health.after_poll(rt.store, rt.config.spec.health, health_channels(rt), spec.id, now)
         log.warning("source %s: poll failed (%d in a row): %s", spec.id, failures, report.error)
         return report
     with rt.store.transaction():
-        report.ingest = ingest(rt, articles, now)
+        report.ingest = ingest(rt, fetched.articles, now)
+        interval = schedule.next_interval(
+            every=spec.every,
+            current=fetched.job.interval,
+            new_items=report.ingest.new,
+            max_every=spec.max_every,
+        )
+        next_poll = schedule.after_success(
+            now=now, interval=interval, rng=rt.rng, max_age=fetched.max_age, ttl=fetched.ttl
+        )
         source_q.record_success(
             rt.store,
             spec.id,
             now,
-            now + spec.every,
+            next_poll,
             new_items=report.ingest.new,
-            etag=etag,
-            last_modified=modified,
+            interval=interval,
+            status=304 if fetched.not_modified else (None if spec.kind == "seeds" else 200),
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
             warning=report.warning,
+            new_url=fetched.new_url,
+        )
+        health.after_poll(
+            rt.store,
+            rt.config.spec.health,
+            health_channels(rt),
+            spec.id,
+            now,
+            new_items=report.ingest.new,
+        )
+    if fetched.new_url:
+        log.info(
+            "source %s moved permanently to %s; update its url in the config",
+            spec.id,
+            redact_url(fetched.new_url),
         )
     if report.warning:
         log.warning("source %s: %s", spec.id, report.warning)
     log.info(
-        "source %s: %d new, %d updated, %d matches, %d events opened",
+        "source %s: %s%d new, %d updated, %d matches, %d events opened",
         spec.id,
+        "not modified; " if fetched.not_modified else "",
         report.ingest.new,
         report.ingest.updated,
         report.ingest.matches,
         report.ingest.events_opened,
     )
     return report
+
+
+def poll_source(rt: Runtime, spec: SourceSpec) -> PollReport:
+    """Poll one source now and store what it yields; a failure is saved on the source row."""
+    return commit(rt, fetch_one(rt, prepare(rt, spec), rt.clock.now()))
+
+
+def host_of(spec: SourceSpec) -> str:
+    if spec.kind != "feed" or not spec.url:
+        return f"local:{spec.id}"
+    return urlsplit(spec.url).hostname or spec.url
+
+
+def poll_many(rt: Runtime, specs: list[SourceSpec]) -> list[PollReport]:
+    """Poll sources concurrently: a global limit, a per-host limit, results stored as they come."""
+    limits = rt.config.spec.fetch
+    hosts: dict[str, threading.Semaphore] = {}
+    for spec in specs:
+        hosts.setdefault(host_of(spec), threading.Semaphore(limits.per_host))
+    jobs = [prepare(rt, spec) for spec in _interleave_hosts(specs)]
+
+    def work(job: PollJob) -> PollReport:
+        with hosts[host_of(job.spec)]:
+            fetched = fetch_one(rt, job, rt.clock.now())
+        return commit(rt, fetched)
+
+    if len(jobs) <= 1:
+        return [work(job) for job in jobs]
+    reports: list[PollReport] = []
+    with ThreadPoolExecutor(max_workers=min(limits.max_concurrency, len(jobs))) as pool:
+        for future in as_completed([pool.submit(work, job) for job in jobs]):
+            reports.append(future.result())
+    order = {spec.id: i for i, spec in enumerate(specs)}
+    return sorted(reports, key=lambda r: order[r.source_id])
+
+
+def _interleave_hosts(specs: list[SourceSpec]) -> list[SourceSpec]:
+    """Order sources round-robin by host so one big host cannot hold every worker."""
+    by_host: dict[str, list[SourceSpec]] = {}
+    for spec in specs:
+        by_host.setdefault(host_of(spec), []).append(spec)
+    out: list[SourceSpec] = []
+    queues = list(by_host.values())
+    while queues:
+        out += [q.pop(0) for q in queues]
+        queues = [q for q in queues if q]
+    return out
 
 
 def close_expired_events(rt: Runtime) -> list[int]:
@@ -247,13 +395,18 @@ class CycleReport:
 
 
 def run_once(rt: Runtime, *, only_due: bool = False) -> CycleReport:
-    """Poll every enabled source (or only the due ones), then deliver what is due."""
-    polls: list[PollReport] = []
-    for spec in rt.config.spec.sources:
-        if not spec.enabled:
-            continue
-        if only_due and not is_due(rt, spec, rt.clock.now()):
-            continue
-        polls.append(poll_source(rt, spec))
+    """Poll every enabled source now (or only the due ones), then deliver what is due."""
+    now = rt.clock.now()
+    specs = [
+        s
+        for s in rt.config.spec.sources
+        if s.enabled and not _is_gone(rt, s) and (not only_due or is_due(rt, s, now))
+    ]
+    polls = poll_many(rt, specs)
     close_expired_events(rt)
     return CycleReport(polls, deliver(rt))
+
+
+def _is_gone(rt: Runtime, spec: SourceSpec) -> bool:
+    row = source_q.get_source(rt.store, spec.id)
+    return row is not None and row["state"] == "gone"

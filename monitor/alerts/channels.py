@@ -60,7 +60,7 @@ class Channels:
 
     def __init__(self, specs: dict[str, ChannelSpec], console: TextIO | None = None) -> None:
         self._specs = specs
-        self._console = console
+        self.console = console
         self._apprise: dict[str, Any] = {}
         self._lock = threading.Lock()
         for name, spec in specs.items():
@@ -108,7 +108,7 @@ class Channels:
         return SendResult(False, reason, ambiguous=ambiguous)
 
     def _print(self, title: str, body: str) -> SendResult:
-        stream = self._console or sys.stdout
+        stream = self.console or sys.stdout
         try:
             stream.write(f"=== ALERT {title}\n{body}\n\n")
             stream.flush()

@@ -57,3 +57,14 @@ def render_open(
         f"Event: #{event_id}",
     ]
     return Rendered(title=title, body="\n".join(lines))
+
+
+def render_health(*, source_id: str, kind: str, detail: str, event_id: int) -> Rendered:
+    """Render a source health alert: failing, silent, or recovered."""
+    headline = {
+        "failing": f"Source {source_id} is failing",
+        "silent": f"Source {source_id} has gone silent",
+        "recovered": f"Source {source_id} recovered",
+    }[kind]
+    lines = [f"Source: {source_id}", f"State: {kind}", detail, f"Event: #{event_id}"]
+    return Rendered(title=f"[ops] {headline}", body="\n".join(line for line in lines if line))

@@ -24,6 +24,8 @@ class LoadedRules:
     specs: list[RuleSpec] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     bad_files: list[str] = field(default_factory=list)
+    # Files that are broken now but whose last good version stays in force.
+    kept: list[str] = field(default_factory=list)
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -37,8 +39,16 @@ def rule_files(directory: Path) -> list[Path]:
     )
 
 
-def load_rules(directory: Path, channels: Iterable[str], base: Path | None = None) -> LoadedRules:
-    """Load every rule file of ``directory``; a file with problems is skipped, others still load."""
+def load_rules(
+    directory: Path,
+    channels: Iterable[str],
+    base: Path | None = None,
+    previous: LoadedRules | None = None,
+) -> LoadedRules:
+    """Load every rule file of ``directory``; a file with problems is skipped, others still load.
+
+    With ``previous`` (a reload), a file that is broken now keeps its last good version.
+    """
     result = LoadedRules()
     known_channels = sorted(set(channels))
     if not directory.is_dir():
@@ -64,7 +74,12 @@ def load_rules(directory: Path, channels: Iterable[str], base: Path | None = Non
         if problems:
             result.problems += problems
             result.bad_files.append(display)
-            continue
+            old = [s for s in (previous.specs if previous else []) if s.file == display]
+            if old and all(s.id not in seen for s in old):
+                result.kept.append(display)
+                spec = old[0]
+            else:
+                continue
         if spec is not None:
             seen[spec.id] = spec
             result.specs.append(spec)

@@ -40,10 +40,10 @@ def limits_from(spec: FetchSpec) -> FetchLimits:
 class FeedPoller:
     """Fetch and parse feeds; holds one HTTP client and one pool of parse workers."""
 
-    def __init__(self, spec: FetchSpec, *, parse_workers: int = 2) -> None:
+    def __init__(self, spec: FetchSpec) -> None:
         self.limits = limits_from(spec)
         self._client = make_client(self.limits)
-        self._workers = parse_workers
+        self._spec = spec
         self._pool: ParsePool | None = None
         self._lock = threading.Lock()
 
@@ -51,19 +51,24 @@ class FeedPoller:
         # Started on first use: a config with only seeds never spawns workers.
         with self._lock:
             if self._pool is None:
-                self._pool = ParsePool(workers=self._workers)
+                self._pool = ParsePool(
+                    workers=self._spec.parse_workers,
+                    timeout=self._spec.parse_timeout.total_seconds(),
+                    memory_bytes=self._spec.parse_memory_mb * 1024 * 1024,
+                )
             return self._pool
 
     def poll(
         self,
         source: SourceSpec,
         *,
+        url: str | None = None,
         etag: str | None,
         last_modified: str | None,
         now: datetime,
     ) -> Polled:
         """Fetch one feed with its validators; raises FetchError on failure."""
-        url = source.url or ""
+        url = url or source.url or ""
         response = fetch(
             self._client, url, etag=etag, last_modified=last_modified, limits=self.limits
         )

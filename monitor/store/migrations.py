@@ -110,3 +110,22 @@ def create_core_tables(db: Database) -> None:
     db.table("articles").enable_fts(
         ["title", "summary", "text"], create_triggers=True, tokenize="porter"
     )
+
+
+@migrations(name="0002_source_schedule_and_daemon_state")
+def source_schedule_and_daemon_state(db: Database) -> None:
+    db.execute("ALTER TABLE sources ADD COLUMN config_url TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE sources ADD COLUMN interval_s REAL")
+    db.execute("ALTER TABLE sources ADD COLUMN last_status INTEGER")
+    db.execute("ALTER TABLE sources ADD COLUMN last_new_at TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN failing_since TEXT")
+    db.execute("UPDATE sources SET config_url = url")
+    db.execute(
+        """
+        CREATE TABLE daemon_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )

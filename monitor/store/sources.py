@@ -10,13 +10,23 @@ from monitor.store.db import Store
 
 
 def sync_sources(store: Store, sources: list[tuple[str, str, str]]) -> None:
-    """Make sure every configured (id, kind, url) has a row; keep the poll state of known ones."""
+    """Make sure every configured (id, kind, url) has a row; keep the poll state of known ones.
+
+    When the configured URL changes, the source starts afresh: a stored redirect target, a
+    ``gone`` state and the validators belonged to the old URL.
+    """
     with store.transaction():
         for source_id, kind, url in sources:
             store.execute(
-                "INSERT INTO sources (id, kind, url) VALUES (?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, url = excluded.url",
-                (source_id, kind, url),
+                "INSERT INTO sources (id, kind, url, config_url) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind",
+                (source_id, kind, url, url),
+            )
+            store.execute(
+                "UPDATE sources SET url = ?, config_url = ?, state = 'active', state_reason = '',"
+                " etag = NULL, last_modified = NULL, next_poll_at = NULL, failures = 0,"
+                " failing_since = NULL WHERE id = ? AND config_url != ?",
+                (url, url, source_id, url),
             )
 
 
@@ -35,26 +45,80 @@ def record_success(
     next_poll: datetime,
     *,
     new_items: int,
+    interval: float,
+    status: int | None = None,
     etag: str | None = None,
     last_modified: str | None = None,
     warning: str = "",
+    new_url: str | None = None,
 ) -> None:
     """Save a successful poll; it resets the failure count."""
     store.execute(
         "UPDATE sources SET last_poll_at = ?, last_success_at = ?, failures = 0,"
-        " next_poll_at = ?, items_seen = items_seen + ?, etag = coalesce(?, etag),"
-        " last_modified = coalesce(?, last_modified), warning = ? WHERE id = ?",
-        (iso(now), iso(now), iso(next_poll), new_items, etag, last_modified, warning, source_id),
+        " failing_since = NULL, next_poll_at = ?, items_seen = items_seen + ?,"
+        " etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), warning = ?,"
+        " interval_s = ?, last_status = ?, url = coalesce(?, url),"
+        " last_new_at = CASE WHEN ? > 0 THEN ? ELSE last_new_at END WHERE id = ?",
+        (
+            iso(now),
+            iso(now),
+            iso(next_poll),
+            new_items,
+            etag,
+            last_modified,
+            warning,
+            interval,
+            status,
+            new_url,
+            new_items,
+            iso(now),
+            source_id,
+        ),
     )
 
 
 def record_failure(
-    store: Store, source_id: str, now: datetime, next_poll: datetime, error: str
+    store: Store,
+    source_id: str,
+    now: datetime,
+    next_poll: datetime,
+    error: str,
+    *,
+    status: int | None = None,
+    gone: bool = False,
 ) -> int:
     """Save a failed poll with its error; return the consecutive failure count."""
     store.execute(
         "UPDATE sources SET last_poll_at = ?, last_error = ?, last_error_at = ?,"
-        " failures = failures + 1, next_poll_at = ? WHERE id = ?",
-        (iso(now), error, iso(now), iso(next_poll), source_id),
+        " failures = failures + 1, failing_since = coalesce(failing_since, ?),"
+        " next_poll_at = ?, last_status = ? WHERE id = ?",
+        (iso(now), error, iso(now), iso(now), iso(next_poll), status, source_id),
     )
+    if gone:
+        store.execute(
+            "UPDATE sources SET state = 'gone', state_reason = ? WHERE id = ?",
+            (
+                f"{error} at {iso(now)}; polling stopped until the URL in the config changes",
+                source_id,
+            ),
+        )
     return int(store.scalar("SELECT failures FROM sources WHERE id = ?", (source_id,)) or 0)
+
+
+def recent_new_times(store: Store, source_id: str, limit: int = 20) -> list[str]:
+    """Return the fetch times of the source's newest articles, newest first."""
+    rows = store.query(
+        "SELECT fetched_at FROM articles WHERE source_id = ? ORDER BY id DESC LIMIT ?",
+        (source_id, limit),
+    )
+    return [str(r["fetched_at"]) for r in rows]
+
+
+def due_source_ids(store: Store, now: datetime) -> set[str]:
+    """Return the ids of active sources whose next poll time has come (or was never set)."""
+    rows = store.query(
+        "SELECT id FROM sources WHERE state != 'gone'"
+        " AND (next_poll_at IS NULL OR next_poll_at <= ?)",
+        (iso(now),),
+    )
+    return {str(r["id"]) for r in rows}
