@@ -96,6 +96,9 @@ def _setup_logging(level: str, stream: TextIO) -> None:
     # apprise logs raw configuration text at DEBUG; keep it at INFO or above.
     logging.getLogger("apprise").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx logs one INFO line per request: too much for a thousand feeds.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _load(args: argparse.Namespace) -> Config:

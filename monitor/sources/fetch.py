@@ -9,6 +9,7 @@ decompressor so a gzip bomb stops after ``max_bytes + 1`` decoded bytes.
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import re
 import socket
@@ -93,8 +94,33 @@ class HTTPStatusFetchError(FetchError):
         self.gone = status == 410
 
 
+class _RedactURLs(logging.Filter):
+    """Mask credentials and query values in URLs that httpx puts into its log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) or _looks_like_url(arg) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _looks_like_url(value: object) -> bool:
+    return isinstance(value, str) and "://" in value
+
+
+def _install_log_filter() -> None:
+    # httpx logs every request's full URL at INFO; feed URLs may carry tokens.
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactURLs) for f in logger.filters):
+            logger.addFilter(_RedactURLs())
+
+
 def make_client(limits: FetchLimits) -> httpx.Client:
     """Build the shared HTTP client for feed fetches."""
+    _install_log_filter()
     return httpx.Client(
         timeout=_timeout(limits, limits.total_timeout),
         # Redirects are followed by hand in fetch() so every hop is re-validated.

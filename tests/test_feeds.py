@@ -1,0 +1,331 @@
+"""Polling feeds from a real HTTP server on loopback: HTTP semantics, backoff, dedupe, health."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from monitor.clock import FakeClock, parse_iso
+from monitor.pipeline import Runtime, poll_source, run_once
+from monitor.store import sources as source_q
+from tests.feedkit import conditional, project, rss
+
+HEADER = """
+database: db/m.db
+rules: rules
+fetch: {{total_timeout: 2s, read_timeout: 1s, connect_timeout: 1s, max_bytes: 200000,
+        parse_timeout: 5s}}
+health: {{channels: [console], failing_after: 1h}}
+delivery: {{backoff_min: 1s}}
+sources:
+{sources}
+"""
+
+LAUNCH = "North Korea launched a ballistic missile over Japan on Tuesday."
+
+
+def feed_source(source_id: str, url: str, extra: str = "") -> str:
+    return f"  - {{id: {source_id}, kind: feed, url: '{url}', every: 10m{extra}}}"
+
+
+@pytest.fixture
+def make(tmp_path: Path, clock: FakeClock) -> Iterator[list[Runtime]]:
+    made: list[Runtime] = []
+    yield made
+    for rt in made:
+        rt.close()
+        rt.store.close()
+
+
+def runtime(tmp_path: Path, clock: FakeClock, made: list[Runtime], *sources: str) -> Runtime:
+    rt = project(tmp_path, HEADER.format(sources="\n".join(sources)), clock)
+    made.append(rt)
+    return rt
+
+
+def row(rt: Runtime, source_id: str) -> dict[str, object]:
+    found = source_q.get_source(rt.store, source_id)
+    assert found is not None
+    return found
+
+
+def test_a_few_hundred_feeds_some_broken_then_all_unchanged(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    good = 200
+    for i in range(good):
+        items = [(f"f{i}-{j}", f"Story {i}-{j}", f"Plain news number {j}.") for j in range(5)]
+        httpserver.expect_request(f"/feed/{i}.xml").respond_with_handler(conditional(rss(items)))
+    httpserver.expect_request("/broken/404.xml").respond_with_data("nope", status=404)
+    httpserver.expect_request("/broken/410.xml").respond_with_data("gone", status=410)
+    httpserver.expect_request("/broken/500.xml").respond_with_data("oops", status=500)
+    httpserver.expect_request("/broken/html.xml").respond_with_data(
+        "<html><body>not a feed</body></html>", content_type="text/html"
+    )
+    httpserver.expect_request("/broken/truncated.xml").respond_with_data(
+        rss([("t1", "Salvaged", "x"), ("t2", "Lost", "y")])[:-60]
+    )
+    httpserver.expect_request("/broken/big.xml").respond_with_data(b"<rss>" + b"x" * 300_000)
+    bomb = gzip.compress(b"<rss>" + b" " * 50_000_000)
+    httpserver.expect_request("/broken/bomb.xml").respond_with_data(
+        bomb, headers={"Content-Encoding": "gzip"}
+    )
+    httpserver.expect_request("/broken/loop-a").respond_with_data(
+        "", status=302, headers={"Location": "/broken/loop-b"}
+    )
+    httpserver.expect_request("/broken/loop-b").respond_with_data(
+        "", status=302, headers={"Location": "/broken/loop-a"}
+    )
+    base = f"http://127.0.0.1:{httpserver.port}"
+    sources = [feed_source(f"good-{i}", f"{base}/feed/{i}.xml") for i in range(good)]
+    broken = {
+        "b-404": ("/broken/404.xml", "HTTP 404 Not Found"),
+        "b-410": ("/broken/410.xml", "HTTP 410 Gone"),
+        "b-500": ("/broken/500.xml", "HTTP 500 Internal Server Error"),
+        "b-html": ("/broken/html.xml", "not a feed"),
+        "b-big": ("/broken/big.xml", "response too large"),
+        "b-bomb": ("/broken/bomb.xml", "response too large"),
+        "b-loop": ("/broken/loop-a", "too many redirects"),
+        "b-dead": (f"http://127.0.0.1:{_closed_port()}/x", "connection refused"),
+    }
+    for source_id, (path, _) in broken.items():
+        url = path if path.startswith("http") else base + path
+        sources.append(feed_source(source_id, url))
+    sources.append(feed_source("b-trunc", f"{base}/broken/truncated.xml"))
+    rt = runtime(tmp_path, clock, make, *sources)
+
+    report = run_once(rt)
+    salvaged = rt.store.scalar("SELECT count(*) FROM articles WHERE source_id = 'b-trunc'")
+    assert salvaged >= 1
+    total = good * 5 + salvaged
+    assert rt.store.scalar("SELECT count(*) FROM articles") == total
+    failed = {p.source_id: p.error for p in report.polls if p.error}
+    assert set(failed) == set(broken)
+    for source_id, (_, expected) in broken.items():
+        assert expected in failed[source_id], (source_id, failed[source_id])
+        assert expected in str(row(rt, source_id)["last_error"])
+    assert "malformed feed" in str(row(rt, "b-trunc")["warning"])
+    assert row(rt, "b-410")["state"] == "gone"
+
+    # Second cycle: every good feed answers 304, nothing is parsed or stored again.
+    before = len(httpserver.log)
+    clock.advance(timedelta(minutes=1))
+    report = run_once(rt)
+    assert rt.store.scalar("SELECT count(*) FROM articles") == total
+    statuses = [resp.status_code for _, resp in httpserver.log[before:]]
+    assert statuses.count(304) == good
+    assert all(p.not_modified for p in report.polls if p.source_id.startswith("good-"))
+    # The gone source is not polled again.
+    assert not any(req.path == "/broken/410.xml" for req, _ in httpserver.log[before:])
+
+
+def _closed_port() -> int:
+    from tests.conftest import free_port
+
+    return free_port()
+
+
+def test_permanent_redirect_updates_the_stored_url(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    httpserver.expect_request("/old.xml").respond_with_data(
+        "", status=301, headers={"Location": "/new.xml"}
+    )
+    httpserver.expect_request("/new.xml").respond_with_data(rss([("a", "A", "b")]))
+    rt = runtime(tmp_path, clock, make, feed_source("moved", httpserver.url_for("/old.xml")))
+    poll_source(rt, rt.config.spec.sources[0])
+    assert row(rt, "moved")["url"] == httpserver.url_for("/new.xml")
+    clock.advance(timedelta(hours=1))
+    before = len(httpserver.log)
+    poll_source(rt, rt.config.spec.sources[0])
+    assert [req.path for req, _ in httpserver.log[before:]] == ["/new.xml"]
+
+
+def test_retry_after_and_backoff_then_reset(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    answers = iter(
+        [
+            Response("slow down", status=429, headers={"Retry-After": "7200"}),
+            Response("oops", status=503),
+            Response("oops", status=503),
+            Response(rss([("a", "A", "b")]), content_type="application/rss+xml"),
+        ]
+    )
+    httpserver.expect_request("/f.xml").respond_with_handler(lambda request: next(answers))
+    rt = runtime(tmp_path, clock, make, feed_source("flaky", httpserver.url_for("/f.xml")))
+    spec = rt.config.spec.sources[0]
+    poll_source(rt, spec)
+    wait = parse_iso(str(row(rt, "flaky")["next_poll_at"])) - clock.now()
+    assert wait >= timedelta(hours=2)
+    waits = []
+    for _ in range(2):
+        poll_source(rt, spec)
+        waits.append(parse_iso(str(row(rt, "flaky")["next_poll_at"])) - clock.now())
+    # 10m interval doubling: 2nd failure ~20m, 3rd ~40m, each within ±10% jitter.
+    assert timedelta(minutes=18) <= waits[0] <= timedelta(minutes=22)
+    assert timedelta(minutes=36) <= waits[1] <= timedelta(minutes=44)
+    assert row(rt, "flaky")["failures"] == 3
+    poll_source(rt, spec)
+    assert row(rt, "flaky")["failures"] == 0
+    wait = parse_iso(str(row(rt, "flaky")["next_poll_at"])) - clock.now()
+    assert timedelta(minutes=9) <= wait <= timedelta(minutes=11)
+
+
+def test_backoff_is_capped_and_keeps_probing(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    httpserver.expect_request("/f.xml").respond_with_data("down", status=502)
+    rt = runtime(tmp_path, clock, make, feed_source("down", httpserver.url_for("/f.xml")))
+    for _ in range(12):
+        poll_source(rt, rt.config.spec.sources[0])
+    wait = parse_iso(str(row(rt, "down")["next_poll_at"])) - clock.now()
+    assert timedelta(hours=5, minutes=24) <= wait <= timedelta(hours=6)
+    assert row(rt, "down")["state"] == "active"
+
+
+def test_cache_headers_and_ttl_lengthen_the_interval(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    httpserver.expect_request("/cc.xml").respond_with_data(
+        rss([("a", "A", "b")]), headers={"Cache-Control": "max-age=3600"}
+    )
+    httpserver.expect_request("/ttl.xml").respond_with_data(rss([("a", "A", "b")], ttl=120))
+    httpserver.expect_request("/short.xml").respond_with_data(
+        rss([("a", "A", "b")]), headers={"Cache-Control": "max-age=5"}
+    )
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("cc", httpserver.url_for("/cc.xml")),
+        feed_source("ttl", httpserver.url_for("/ttl.xml")),
+        feed_source("short", httpserver.url_for("/short.xml")),
+    )
+    run_once(rt)
+    waits = {
+        s: parse_iso(str(row(rt, s)["next_poll_at"])) - clock.now() for s in ("cc", "ttl", "short")
+    }
+    assert waits["cc"] == timedelta(hours=1)
+    assert waits["ttl"] == timedelta(hours=2)
+    assert timedelta(minutes=9) <= waits["short"] <= timedelta(minutes=11)  # never below every
+
+
+def test_dedupe_across_polls_urls_and_updates(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    first = rss([("g1", "Missile launched", LAUNCH)])
+    edited = rss([("g1", "Missile launched (updated)", LAUNCH + " More details.")])
+    bodies = iter([first, first, edited])
+    httpserver.expect_request("/a.xml").respond_with_handler(
+        lambda request: Response(next(bodies), content_type="application/rss+xml")
+    )
+    httpserver.expect_request("/b.xml").respond_with_data(rss([("other", "Copy", LAUNCH)]))
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("a", httpserver.url_for("/a.xml")),
+    )
+    spec = rt.config.spec.sources[0]
+    report = poll_source(rt, spec)
+    assert (report.ingest.new, report.ingest.events_opened, report.ingest.alerts) == (1, 1, 1)
+    assert poll_source(rt, spec).ingest.new == 0
+    updated = poll_source(rt, spec)
+    assert (updated.ingest.new, updated.ingest.updated, updated.ingest.alerts) == (0, 1, 0)
+    assert rt.store.scalar("SELECT title FROM articles") == "Missile launched (updated)"
+    assert rt.store.scalar("SELECT count(*) FROM alerts") == 1
+
+
+def test_same_link_from_two_feeds_is_one_article(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    body = rss([("x", "Same story", "Text.")])
+    httpserver.expect_request("/one.xml").respond_with_data(body)
+    httpserver.expect_request("/two.xml").respond_with_data(body.replace(b">x<", b">y<"))
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("one", httpserver.url_for("/one.xml")),
+        feed_source("two", httpserver.url_for("/two.xml")),
+    )
+    run_once(rt)
+    assert rt.store.scalar("SELECT count(*) FROM articles") == 1
+
+
+def test_failing_source_raises_one_alert_and_one_on_recovery(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    state = {"up": False}
+
+    def handler(request: Request) -> Response:
+        if state["up"]:
+            return Response(rss([("a", "A", "b")]), content_type="application/rss+xml")
+        return Response("down", status=500)
+
+    httpserver.expect_request("/f.xml").respond_with_handler(handler)
+    rt = runtime(tmp_path, clock, make, feed_source("sick", httpserver.url_for("/f.xml")))
+    spec = rt.config.spec.sources[0]
+    for _ in range(4):
+        poll_source(rt, spec)
+        clock.advance(timedelta(minutes=25))
+    alerts = rt.store.query("SELECT kind, title, body FROM alerts ORDER BY id")
+    assert [(a["kind"], a["title"]) for a in alerts] == [("open", "[ops] Source sick is failing")]
+    assert "Last error: HTTP 500 Internal Server Error" in alerts[0]["body"]
+    state["up"] = True
+    poll_source(rt, spec)
+    poll_source(rt, spec)
+    alerts = rt.store.query("SELECT kind, title FROM alerts ORDER BY id")
+    assert [a["title"] for a in alerts] == [
+        "[ops] Source sick is failing",
+        "[ops] Source sick recovered",
+    ]
+
+
+def test_adaptive_polling_slows_a_quiet_source_within_bounds(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    httpserver.expect_request("/q.xml").respond_with_data(rss([("a", "A", "b")]))
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("quiet", httpserver.url_for("/q.xml"), ", max_every: 1h"),
+    )
+    spec = rt.config.spec.sources[0]
+    intervals = []
+    for _ in range(8):
+        poll_source(rt, spec)
+        intervals.append(float(str(row(rt, "quiet")["interval_s"])))
+    assert intervals[0] == 600
+    assert intervals == sorted(intervals)
+    assert intervals[-1] == 3600
+
+
+def test_run_once_logs_stay_free_of_feed_credentials(
+    tmp_path: Path,
+    clock: FakeClock,
+    httpserver: HTTPServer,
+    make: list[Runtime],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    httpserver.expect_request("/f.xml").respond_with_data("no", status=401)
+    url = f"http://user:CANARY_FEED_3e8@127.0.0.1:{httpserver.port}/f.xml?token=CANARY_Q"
+    rt = runtime(tmp_path, clock, make, feed_source("secret", url))
+    with caplog.at_level("DEBUG"):
+        run_once(rt)
+    assert "HTTP 401" in str(row(rt, "secret")["last_error"])
+    # The loopback test server logs the request line itself; everything else must be clean.
+    ours = [r for r in caplog.records if not r.name.startswith("werkzeug")]
+    leaked = [f"{r.name}: {r.getMessage()}" for r in ours if "CANARY" in r.getMessage()]
+    assert leaked == []
+    assert "CANARY" not in str(row(rt, "secret")["last_error"])
+    _ = io
