@@ -77,6 +77,8 @@ class Rule:
     spec: RuleSpec
     term_ids: dict[Term, int]
     positive: frozenset[int]
+    # Necessary condition: each group needs at least one of its terms in the text.
+    required: tuple[frozenset[int], ...] = ()
 
     @property
     def id(self) -> str:
@@ -86,27 +88,95 @@ class Rule:
         return self.term_ids[term]
 
 
+# Text is cut into runs of word characters; a phrase's first run is its lookup key.
+_TOKEN = re.compile(r"\w+")
+_PREFIX_KEY = 3
+
+
+def term_key(term: Term) -> tuple[str, bool] | None:
+    """Return the token that must occur in a text for ``term`` to match, and whether it is a prefix.
+
+    None for regular expressions, which RE2 scans for directly.
+    """
+    if term.is_regex:
+        return None
+    first = term.text.split()[0]
+    prefix = first.endswith("*")
+    tokens = _TOKEN.findall((first[:-1] if prefix else first).lower())
+    if not tokens:
+        return None
+    # A prefix only extends the last run of the word ("test-fire*" still needs "test").
+    return tokens[0], prefix and len(tokens) == 1
+
+
+@dataclass
+class _TermIndex:
+    """Find candidate terms of a text by its tokens: a hash lookup per distinct token."""
+
+    exact: dict[str, list[int]] = field(default_factory=dict)
+    prefixes: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    short_prefixes: list[tuple[str, int]] = field(default_factory=list)
+    unkeyed: list[int] = field(default_factory=list)
+
+    def add(self, tid: int, key: tuple[str, bool] | None) -> None:
+        if key is None:
+            self.unkeyed.append(tid)
+        elif not key[1]:
+            self.exact.setdefault(key[0], []).append(tid)
+        elif len(key[0]) < _PREFIX_KEY:
+            self.short_prefixes.append((key[0], tid))
+        else:
+            self.prefixes.setdefault(key[0][:_PREFIX_KEY], []).append((key[0], tid))
+
+    def candidates(self, tokens: set[str]) -> set[int]:
+        found: set[int] = set()
+        exact = self.exact
+        prefixes = self.prefixes
+        for token in tokens:
+            hit = exact.get(token)
+            if hit:
+                found.update(hit)
+            stems = prefixes.get(token[:_PREFIX_KEY])
+            if stems:
+                found.update(tid for stem, tid in stems if token.startswith(stem))
+        for stem, tid in self.short_prefixes:
+            if any(token.startswith(stem) for token in tokens):
+                found.add(tid)
+        return found
+
+
 @dataclass
 class RuleSet:
-    """Every enabled rule compiled together into one RE2 Set plus one pattern per term."""
+    """Every enabled rule compiled together: a token index over all phrase terms, one RE2 Set
+    over all regular-expression terms, and one RE2 pattern per term to find exact spans."""
 
     rules: list[Rule]
     patterns: list[str]
     labels: list[str]
-    _set: re2.Set | None = field(default=None, repr=False)
-    _single: list[re2._Regexp] = field(default_factory=list, repr=False)
     by_term: dict[int, list[int]] = field(default_factory=dict)
+    fields: frozenset[str] = frozenset()
+    _index: _TermIndex = field(default_factory=_TermIndex, repr=False)
+    _regex_set: re2.Set | None = field(default=None, repr=False)
+    _regex_ids: list[int] = field(default_factory=list, repr=False)
+    _single: list[re2._Regexp | None] = field(default_factory=list, repr=False)
 
     def detect(self, text: str) -> list[int]:
-        """Return the ids of the terms that occur in ``text``."""
-        if self._set is None or not text:
+        """Return the ids of the terms that may occur in ``text`` (``spans`` confirms them)."""
+        if not text or not self.patterns:
             return []
-        found = self._set.Match(text)
-        return list(found) if found else []
+        found = self._index.candidates(set(_TOKEN.findall(text.lower())))
+        if self._regex_set is not None:
+            hits = self._regex_set.Match(text)
+            if hits:
+                found.update(self._regex_ids[i] for i in hits)
+        return sorted(found)
 
     def spans(self, term_id: int, text: str) -> list[tuple[int, int]]:
         """Return the (start, end) of every occurrence of one term in ``text``."""
         regex = self._single[term_id]
+        if regex is None:
+            # Compiled on first use: most terms of a large rule set never get this far.
+            regex = self._single[term_id] = re2.compile(self.patterns[term_id], _options())
         out: list[tuple[int, int]] = []
         pos = 0
         while pos <= len(text):
@@ -119,10 +189,25 @@ class RuleSet:
         return out
 
 
+def _required(node: Clause | Term, ids: dict[Term, int]) -> list[frozenset[int]]:
+    """Groups of terms of which at least one must occur for ``node`` to hold."""
+    if isinstance(node, Term):
+        return [frozenset({ids[node]})]
+    groups: list[frozenset[int]] = []
+    for child in node.all:
+        groups += _required(child, ids)
+    if node.any:
+        groups.append(
+            frozenset(ids[t] for child in node.any for t, negated in terms_of(child) if not negated)
+        )
+    return groups
+
+
 def compile_rules(specs: list[RuleSpec]) -> RuleSet:
     """Compile rule specs (already validated) into one RuleSet."""
     patterns: list[str] = []
     labels: list[str] = []
+    keys: list[tuple[str, bool] | None] = []
     index: dict[str, int] = {}
     rules: list[Rule] = []
     by_term: dict[int, list[int]] = {}
@@ -137,6 +222,7 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
                 index[pattern] = len(patterns)
                 patterns.append(pattern)
                 labels.append(term.text)
+                keys.append(term_key(term))
             tid = index[pattern]
             term_ids[term] = tid
             if not negated:
@@ -144,23 +230,35 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
             by_term.setdefault(tid, [])
             if not by_term[tid] or by_term[tid][-1] != len(rules):
                 by_term[tid].append(len(rules))
-        rules.append(Rule(spec, term_ids, frozenset(positive)))
-    ruleset = RuleSet(rules=rules, patterns=patterns, labels=labels, by_term=by_term)
-    if patterns:
-        max_mem = min(1 << 30, max(64 << 20, len(patterns) * (24 << 10)))
-        options = _options(max_mem)
-        compiled = re2.Set.SearchSet(options)
-        for pattern in patterns:
-            compiled.Add(pattern)
+        required = tuple(_required(spec.match, term_ids))
+        rules.append(Rule(spec, term_ids, frozenset(positive), required))
+    ruleset = RuleSet(
+        rules=rules,
+        patterns=patterns,
+        labels=labels,
+        by_term=by_term,
+        fields=frozenset(f for rule in rules for f in rule.spec.fields.fields),
+    )
+    ruleset._single = [None] * len(patterns)
+    regex_ids: list[int] = []
+    for tid, key in enumerate(keys):
+        ruleset._index.add(tid, key)
+        if key is None:
+            regex_ids.append(tid)
+    if regex_ids:
+        max_mem = min(1 << 30, max(64 << 20, len(regex_ids) * (24 << 10)))
+        compiled = re2.Set.SearchSet(_options(max_mem))
+        for tid in regex_ids:
+            compiled.Add(patterns[tid])
         # A Set whose Compile failed must never be matched against: it crashes the process.
         try:
             compiled.Compile()
         except re2.error as exc:
             raise TermError(
-                f"cannot compile {len(patterns)} patterns within {max_mem} bytes"
+                f"cannot compile {len(regex_ids)} regular expressions within {max_mem} bytes"
             ) from exc
-        ruleset._set = compiled
-        ruleset._single = [re2.compile(p, _options()) for p in patterns]
+        ruleset._regex_set = compiled
+        ruleset._regex_ids = regex_ids
     return ruleset
 
 

@@ -27,29 +27,45 @@ class _Pos:
     sentence: int
 
 
-@dataclass
+_FIELDS = ("title", "summary", "text")
+
+
 class _Doc:
-    texts: dict[str, str]
-    by_term: dict[int, list[_Pos]]
+    """One article prepared for matching: candidate terms at once, exact positions on demand."""
 
+    def __init__(self, ruleset: RuleSet, article: Article, fields: Collection[str]) -> None:
+        self.ruleset = ruleset
+        self.texts: dict[str, str] = {}
+        self._folded: dict[str, str] = {}
+        self._candidates: dict[str, set[int]] = {}
+        self._layout: dict[str, tuple[list[int], list[int]]] = {}
+        self._cache: dict[int, list[_Pos]] = {}
+        self.present: set[int] = set()
+        for name in _FIELDS:
+            if name not in fields:
+                continue
+            original = article.field_text(name)[:_MAX_TEXT]
+            self.texts[name] = original
+            folded = fold_quotes(original)
+            found = set(ruleset.detect(folded))
+            if found:
+                self._folded[name] = folded
+                self._candidates[name] = found
+                self.present |= found
 
-def _scan(ruleset: RuleSet, article: Article, fields: Collection[str]) -> _Doc:
-    texts: dict[str, str] = {}
-    by_term: dict[int, list[_Pos]] = {}
-    for n, name in enumerate(("title", "summary", "text")):
-        if name not in fields:
-            continue
-        original = article.field_text(name)[:_MAX_TEXT]
-        text = fold_quotes(original)
-        texts[name] = original
-        found = ruleset.detect(text)
-        if not found:
-            continue
-        words = word_starts(text)
-        sentences = sentence_starts(text)
-        for tid in found:
-            for start, end in ruleset.spans(tid, text):
-                by_term.setdefault(tid, []).append(
+    def positions(self, tid: int) -> list[_Pos]:
+        """Return every confirmed occurrence of one term, in every field."""
+        cached = self._cache.get(tid)
+        if cached is not None:
+            return cached
+        out: list[_Pos] = []
+        for n, name in enumerate(_FIELDS):
+            if tid not in self._candidates.get(name, ()):
+                continue
+            text = self._folded[name]
+            for start, end in self.ruleset.spans(tid, text):
+                words, sentences = self._layout_of(name, text)
+                out.append(
                     _Pos(
                         term=tid,
                         field=name,
@@ -59,21 +75,30 @@ def _scan(ruleset: RuleSet, article: Article, fields: Collection[str]) -> _Doc:
                         sentence=n * _FIELD_GAP + index_of(sentences, start),
                     )
                 )
-    return _Doc(texts, by_term)
+        self._cache[tid] = out
+        return out
+
+    def _layout_of(self, name: str, text: str) -> tuple[list[int], list[int]]:
+        # Only fields with a confirmed hit pay for word and sentence positions.
+        layout = self._layout.get(name)
+        if layout is None:
+            layout = self._layout[name] = (word_starts(text), sentence_starts(text))
+        return layout
 
 
 def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
     """Return one Match per rule of ``ruleset`` that ``article`` satisfies."""
-    all_fields = {f for rule in ruleset.rules for f in rule.spec.fields.fields}
-    doc = _scan(ruleset, article, all_fields)
-    if not doc.by_term:
+    doc = _Doc(ruleset, article, ruleset.fields)
+    if not doc.present:
         return []
     candidates: set[int] = set()
-    for tid in doc.by_term:
+    for tid in doc.present:
         candidates.update(ruleset.by_term.get(tid, ()))
     matches: list[Match] = []
     for index in sorted(candidates):
         rule = ruleset.rules[index]
+        if not all(not group.isdisjoint(doc.present) for group in rule.required):
+            continue
         found = match_rule(rule, doc)
         if found is not None:
             matches.append(found)
@@ -81,12 +106,13 @@ def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
 
 
 def match_rule(rule: Rule, doc: _Doc) -> Match | None:
-    """Evaluate one rule on a scanned document."""
+    """Evaluate one rule on a prepared document."""
     fields = set(rule.spec.fields.fields)
     pool = [
         pos
-        for tid in rule.positive | set(rule.term_ids.values())
-        for pos in doc.by_term.get(tid, ())
+        for tid in set(rule.term_ids.values())
+        if tid in doc.present
+        for pos in doc.positions(tid)
         if pos.field in fields
     ]
     if not pool:
@@ -104,9 +130,7 @@ def match_rule(rule: Rule, doc: _Doc) -> Match | None:
             end=p.end,
             matched=doc.texts[p.field][p.start : p.end],
         )
-        for p in sorted(
-            set(evidence), key=lambda p: (("title", "summary", "text").index(p.field), p.start)
-        )
+        for p in sorted(set(evidence), key=lambda p: (_FIELDS.index(p.field), p.start))
     )
     best = _best_sentence(ordered)
     text = doc.texts[best[0].field]
