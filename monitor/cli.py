@@ -14,8 +14,9 @@ from monitor import __version__
 from monitor.alerts.channels import Channels, check_channels
 from monitor.clock import Clock, SystemClock, parse_iso
 from monitor.config import Config, load_config, resolve_path
-from monitor.errors import ConfigError, MonitorError, Problem
+from monitor.errors import ConfigError, MonitorError, Problem, display_path
 from monitor.sources.fetch import redact_url
+from monitor.sources.manage import add_source, export_opml, import_opml
 from monitor.store import Store, open_store
 from monitor.store import alerts as alert_q
 from monitor.store import articles as article_q
@@ -46,7 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="do one full cycle and exit")
     sub.add_parser("check", help="validate the config and every rule file")
     sub.add_parser("status", help="show sources, counts and pending or failed alerts")
-    sub.add_parser("sources", help="list sources with their health")
+    sources = sub.add_parser("sources", help="list sources with their health; add, import, export")
+    actions = sources.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="list sources with their health (the default)")
+    add = actions.add_parser("add", help="append a feed to the config file, keeping its comments")
+    add.add_argument("url", help="the feed's http(s) URL")
+    add.add_argument("--every", help="poll interval such as 10m (default 10m)")
+    add.add_argument("--id", dest="source_id", help="source id (default: derived from the URL)")
+    add.add_argument("--publisher", help="publisher name shown in alerts")
+    imp = actions.add_parser("import", help="add every feed of an OPML file to the config")
+    imp.add_argument("file", type=Path, help="OPML file")
+    imp.add_argument("--every", help="poll interval for the imported feeds")
+    exp = actions.add_parser("export", help="print the configured feeds as OPML")
+    exp.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     events = sub.add_parser("events", help="list events with their rule, times and sources")
     events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
     return parser
@@ -282,7 +295,36 @@ def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
 
 
 def cmd_sources(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
-    config = load_config(resolve_path(args.config))
+    path = resolve_path(args.config)
+    if args.action == "add":
+        source_id = add_source(
+            path, args.url, every=args.every, source_id=args.source_id, publisher=args.publisher
+        )
+        print(f"added source '{source_id}' to {display_path(path)}", file=out)
+        return 0
+    if args.action == "import":
+        try:
+            data = args.file.read_bytes()
+        except OSError as exc:
+            raise MonitorError(f"cannot read {args.file}: {exc.strerror}") from exc
+        report = import_opml(path, data, every=args.every)
+        for url, reason in report.skipped:
+            print(f"skipped {redact_url(url)}: {reason}", file=out)
+        print(
+            f"imported {len(report.added)} source(s) into {display_path(path)}"
+            + (f", skipped {len(report.skipped)}" if report.skipped else ""),
+            file=out,
+        )
+        return 0
+    config = load_config(path)
+    if args.action == "export":
+        text = export_opml(list(config.spec.sources))
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+            print(f"wrote {args.output}", file=out)
+        else:
+            out.write(text)
+        return 0
     store = _open_existing(config, out)
     if store is None:
         return 0
