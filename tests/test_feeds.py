@@ -329,3 +329,66 @@ def test_run_once_logs_stay_free_of_feed_credentials(
     assert leaked == []
     assert "CANARY" not in str(row(rt, "secret")["last_error"])
     _ = io
+
+
+def test_one_hung_source_does_not_hold_up_the_others(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    import socket
+    import threading
+    import time
+
+    from monitor.daemon import Daemon
+
+    held: list[socket.socket] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def blackhole() -> None:
+        try:
+            while True:
+                conn, _ = listener.accept()
+                held.append(conn)  # accept and never answer
+        except OSError:
+            return
+
+    threading.Thread(target=blackhole, daemon=True).start()
+    for i in range(19):
+        httpserver.expect_request(f"/f{i}.xml").respond_with_data(rss([(f"g{i}", "T", "x")]))
+    sources = [feed_source(f"fast-{i}", httpserver.url_for(f"/f{i}.xml")) for i in range(19)]
+    sources.append(feed_source("hung", f"http://127.0.0.2:{port}/feed.xml"))
+    listener.close()
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", port))
+    listener.listen()
+    threading.Thread(target=blackhole, daemon=True).start()
+    rt = runtime(tmp_path, clock, make, *sources)
+    daemon = Daemon(rt, clock)
+    try:
+        daemon.tick()
+        assert "hung" in daemon.in_flight
+        deadline = time.monotonic() + 10
+        busiest = 0
+        while time.monotonic() < deadline:
+            done = rt.store.scalar("SELECT count(*) FROM sources WHERE last_success_at IS NOT NULL")
+            if done == 19:
+                break
+            daemon.tick()  # what the scheduler does every second
+            busiest = max(busiest, daemon.host_load["127.0.0.1"])
+            time.sleep(0.02)
+        assert done == 19
+        assert busiest <= 2  # fetch.per_host
+        # The hung poll is still running: a new tick does not start a second one.
+        if "hung" in daemon.in_flight:
+            daemon.tick()
+            assert list(daemon.in_flight) == ["hung"]
+    finally:
+        daemon.polls.shutdown(wait=True)
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert "timed out" in str(row(rt, "hung")["last_error"]) or "deadline" in str(
+        row(rt, "hung")["last_error"]
+    )
