@@ -50,6 +50,7 @@ class Rules:
             config.channel_names,
             config.path.resolve().parent,
             previous=previous.loaded if previous else None,
+            sources=[s.id for s in config.spec.sources],
         )
         return cls(compile_rules(loaded.specs), {s.id: s for s in loaded.specs}, loaded)
 

@@ -189,7 +189,9 @@ def test_check_lists_every_rule_problem_and_exits_1(tmp_path: Path, clock: FakeC
     shutil.copytree(ROOT / "tests" / "data" / "rules_broken", tmp_path / "rules_broken")
     config = tmp_path / "monitor.yaml"
     config.write_text(
-        "rules: rules_broken\nchannels:\n  ops-email:\n    urls: ['json://127.0.0.1/x']\n",
+        "rules: rules_broken\nchannels:\n  ops-email:\n    urls: ['json://127.0.0.1/x']\n"
+        "sources:\n  - {id: seeds, kind: seeds, path: s}\n"
+        "  - {id: wire, kind: feed, url: 'http://127.0.0.1:9/x'}\n",
         encoding="utf-8",
     )
     code, _out, err = run(config, clock, "check")

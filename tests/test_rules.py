@@ -40,7 +40,7 @@ def matches(yaml_text: str, text: str, title: str = "Headline") -> bool:
 
 def test_broken_rule_files_golden() -> None:
     folder = DATA / "rules_broken"
-    loaded = load_rules(folder, ["console", "ops-email"], folder.parent)
+    loaded = load_rules(folder, ["console", "ops-email"], folder.parent, sources=["seeds", "wire"])
     got = "\n".join(str(p) for p in loaded.problems) + "\n"
     expected_path = folder / "expected.txt"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -156,3 +156,26 @@ def test_shipped_rules_stay_silent_on_everyday_news() -> None:
         found = match_article(ruleset, article(item["text"], item["title"]))
         noisy += [(item["id"], m.rule_id, m.snippet) for m in found]
     assert noisy == []
+
+
+def test_lists_source_filters_and_languages(tmp_path: Path) -> None:
+    (tmp_path / "lists.yaml").write_text(
+        "lists:\n  north_korea: [North Korea, DPRK, Pyongyang]\n", encoding="utf-8"
+    )
+    (tmp_path / "nk.yaml").write_text(
+        "match: {all: ['@north_korea', launch*]}\nsources: {except: [blog]}\nlanguages: [en]\n",
+        encoding="utf-8",
+    )
+    loaded = load_rules(tmp_path, ["console"], sources=["wire", "blog"])
+    assert loaded.problems == []
+    ruleset = compile_rules(loaded.specs)
+
+    def fires(text: str, source: str = "wire", language: str = "") -> bool:
+        item = Article(source, "g", "", "T", "", text, NOW, NOW, "h", language=language)
+        return bool(match_article(ruleset, item))
+
+    assert fires("Pyongyang launched it")
+    assert fires("The DPRK launches")
+    assert not fires("Pyongyang launched it", source="blog")
+    assert fires("Pyongyang launched it", language="en-GB")
+    assert not fires("Pyongyang launched it", language="fr")

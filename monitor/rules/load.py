@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from monitor.validate import did_you_mean, validate
 from monitor.yamlsrc import Located, PathKey, load_file
 
 RULE_SUFFIXES = (".yaml", ".yml")
+LIST_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 MAX_NEAR = 1000
 
 
@@ -39,27 +41,105 @@ def rule_files(directory: Path) -> list[Path]:
     )
 
 
+@dataclass(frozen=True)
+class RuleContext:
+    """What rules may refer to: channel names, source ids and shared term lists."""
+
+    channels: tuple[str, ...] = ()
+    sources: tuple[str, ...] | None = None
+    lists: dict[str, tuple[Term, ...]] = field(default_factory=dict)
+
+
+def is_list_file(data: Any) -> bool:
+    return isinstance(data, dict) and set(data) == {"lists"}
+
+
+def load_lists(
+    files: list[tuple[Path, str]],
+) -> tuple[dict[str, tuple[Term, ...]], list[Problem], set[str]]:
+    """Read every list file (a mapping with the single key ``lists``) among the rule files."""
+    lists: dict[str, tuple[Term, ...]] = {}
+    where: dict[str, str] = {}
+    problems: list[Problem] = []
+    list_files: set[str] = set()
+    for path, display in files:
+        data, located, file_problems = load_file(path, display)
+        if file_problems or not is_list_file(data):
+            continue
+        list_files.add(display)
+        body = data["lists"]
+        if not isinstance(body, dict):
+            problems.append(located.problem(("lists",), "lists must map names to term lists"))
+            continue
+        for name, items in body.items():
+            key: PathKey = ("lists", name)
+            if not re.match(LIST_NAME, name):
+                problems.append(
+                    located.problem(
+                        key, f"list name '{name}' must be letters, digits and _", key=True
+                    )
+                )
+                continue
+            if name in lists:
+                problems.append(
+                    located.problem(
+                        key, f"list '{name}' is also defined in {where[name]}", key=True
+                    )
+                )
+                continue
+            if not isinstance(items, list) or not items:
+                problems.append(located.problem(key, "a list needs at least one term"))
+                continue
+            terms: list[Term] = []
+            for i, item in enumerate(items):
+                if not isinstance(item, str | int | float) or isinstance(item, bool):
+                    problems.append(located.problem((*key, i), "list items must be terms"))
+                    continue
+                line, col = located.at((*key, i))
+                term = Term(str(item).strip(), line, col)
+                try:
+                    term_body(term)
+                except TermError as exc:
+                    problems.append(located.problem((*key, i), str(exc)))
+                    continue
+                terms.append(term)
+            if len(terms) == len(items):
+                lists[name] = tuple(terms)
+                where[name] = display
+    return lists, problems, list_files
+
+
 def load_rules(
     directory: Path,
     channels: Iterable[str],
     base: Path | None = None,
     previous: LoadedRules | None = None,
+    sources: Iterable[str] | None = None,
 ) -> LoadedRules:
     """Load every rule file of ``directory``; a file with problems is skipped, others still load.
 
+    Files whose only key is ``lists`` hold shared term lists that rules use as ``@name``.
     With ``previous`` (a reload), a file that is broken now keeps its last good version.
     """
     result = LoadedRules()
-    known_channels = sorted(set(channels))
     if not directory.is_dir():
         result.problems.append(
             Problem(display_path(directory, base), 0, 0, "rules directory not found")
         )
         return result
+    files = [(path, display_path(path, base)) for path in rule_files(directory)]
+    lists, list_problems, list_files = load_lists(files)
+    result.problems += list_problems
+    context = RuleContext(
+        channels=tuple(sorted(set(channels))),
+        sources=tuple(sorted(set(sources))) if sources is not None else None,
+        lists=lists,
+    )
     seen: dict[str, RuleSpec] = {}
-    for path in rule_files(directory):
-        display = display_path(path, base)
-        spec, problems = load_rule_file(path, display, known_channels)
+    for path, display in files:
+        if display in list_files:
+            continue
+        spec, problems = load_rule_file(path, display, context)
         if spec is not None and spec.id in seen:
             other = seen[spec.id]
             problems.append(
@@ -88,19 +168,22 @@ def load_rules(
 
 
 def load_rule_file(
-    path: Path, display: str, channels: list[str]
+    path: Path, display: str, context: RuleContext
 ) -> tuple[RuleSpec | None, list[Problem]]:
     """Load one rule file."""
     data, located, problems = load_file(path, display)
     if problems:
         return None, problems
-    return parse_rule(data, located, path.stem, channels)
+    return parse_rule(data, located, path.stem, context)
 
 
 def parse_rule(
-    data: Any, located: Located, default_id: str, channels: list[str]
+    data: Any, located: Located, default_id: str, context: RuleContext | list[str]
 ) -> tuple[RuleSpec | None, list[Problem]]:
-    """Validate the data of one rule document."""
+    """Validate the data of one rule document (``context`` may be just the channel names)."""
+    if not isinstance(context, RuleContext):
+        context = RuleContext(channels=tuple(context))
+    channels = list(context.channels)
     if data is None:
         return None, [located.problem((), "the rule file is empty")]
     if not isinstance(data, dict):
@@ -111,7 +194,7 @@ def parse_rule(
     if "match" not in data or data["match"] is None:
         problems.append(located.problem((), "missing required key 'match'"))
     else:
-        parsed, clause_problems = parse_clause(data["match"], located, ("match",))
+        parsed, clause_problems = parse_clause(data["match"], located, ("match",), context)
         problems += clause_problems
         if isinstance(parsed, Term):
             parsed = Clause(any=(parsed,))
@@ -131,10 +214,41 @@ def parse_rule(
                         hint=did_you_mean(name, channels),
                     )
                 )
+    problems += _check_references(data, located, context)
     if problems or fields is None or clause is None:
         return None, problems
     line, _ = located.at(())
     return RuleSpec(fields=fields, match=clause, file=located.file, line=line), []
+
+
+def _check_references(
+    data: dict[str, Any], located: Located, context: RuleContext
+) -> list[Problem]:
+    """Check names that point outside the rule; works on the raw data so all problems show."""
+    problems: list[Problem] = []
+    wanted = data.get("sources")
+    if isinstance(wanted, dict) and context.sources is not None:
+        for key in ("only", "except"):
+            names = wanted.get(key)
+            for i, name in enumerate(names if isinstance(names, list) else []):
+                if isinstance(name, str) and name not in context.sources:
+                    problems.append(
+                        located.problem(
+                            ("sources", key, i),
+                            f"unknown source '{name}'",
+                            hint=did_you_mean(name, context.sources),
+                        )
+                    )
+    group_by = data.get("group_by")
+    if isinstance(group_by, str) and group_by.startswith("@"):
+        name = group_by[1:]
+        if name not in context.lists:
+            problems.append(
+                located.problem(
+                    ("group_by",), f"unknown list '{name}'", hint=did_you_mean(name, context.lists)
+                )
+            )
+    return problems
 
 
 def _has_positive(clause: Clause | Term) -> bool:
@@ -144,9 +258,22 @@ def _has_positive(clause: Clause | Term) -> bool:
 
 
 def parse_clause(
-    data: Any, located: Located, path: PathKey
+    data: Any, located: Located, path: PathKey, context: RuleContext | None = None
 ) -> tuple[Clause | Term | None, list[Problem]]:
     """Parse a term (a string), a list (any of), or a mapping of any/all/not/near/same_sentence."""
+    context = context or RuleContext()
+    if isinstance(data, str) and data.strip().startswith("@"):
+        name = data.strip()[1:]
+        if name not in context.lists:
+            return None, [
+                located.problem(
+                    path,
+                    f"unknown list '@{name}'"
+                    + (f" (defined: {', '.join(sorted(context.lists))})" if context.lists else ""),
+                    hint=did_you_mean(name, context.lists),
+                )
+            ]
+        return Clause(any=context.lists[name], list_name=name), []
     if isinstance(data, str):
         line, col = located.at(path)
         term = Term(data.strip(), line, col)
@@ -159,7 +286,7 @@ def parse_clause(
         line, col = located.at(path)
         return Term(str(data), line, col), []
     if isinstance(data, list):
-        children, found = _children(data, located, path)
+        children, found = _children(data, located, path, context)
         if not data:
             found.append(located.problem(path, "an empty list matches nothing"))
         return Clause(any=tuple(children)), found
@@ -185,9 +312,9 @@ def parse_clause(
         if isinstance(value, list) and not value:
             problems.append(located.problem((*path, key), "an empty list matches nothing"))
         if isinstance(value, list):
-            children, sub = _children(items, located, (*path, key))
+            children, sub = _children(items, located, (*path, key), context)
         else:
-            child, sub = parse_clause(value, located, (*path, key))
+            child, sub = parse_clause(value, located, (*path, key), context)
             children = [child] if child is not None else []
         problems += sub
         groups[key] = tuple(children)
@@ -212,23 +339,30 @@ def parse_clause(
             )
         )
         same = False
+    trigger = data.get("trigger", False)
+    if not isinstance(trigger, bool):
+        problems.append(
+            located.problem((*path, "trigger"), f"trigger must be true or false, got {trigger!r}")
+        )
+        trigger = False
     clause = Clause(
         any=groups.get("any", ()),
         all=groups.get("all", ()),
         none=groups.get("not", ()),
         near=near,
         same_sentence=same,
+        trigger=trigger,
     )
     return clause, problems
 
 
 def _children(
-    items: list[Any], located: Located, path: PathKey
+    items: list[Any], located: Located, path: PathKey, context: RuleContext
 ) -> tuple[list[Clause | Term], list[Problem]]:
     children: list[Clause | Term] = []
     problems: list[Problem] = []
     for i, item in enumerate(items):
-        child, sub = parse_clause(item, located, (*path, i))
+        child, sub = parse_clause(item, located, (*path, i), context)
         problems += sub
         if child is not None:
             children.append(child)

@@ -99,10 +99,29 @@ def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
         rule = ruleset.rules[index]
         if not all(not group.isdisjoint(doc.present) for group in rule.required):
             continue
+        if not _admits(rule, article):
+            continue
         found = match_rule(rule, doc)
         if found is not None:
             matches.append(found)
     return matches
+
+
+def _admits(rule: Rule, article: Article) -> bool:
+    """Apply the rule's source and language filters."""
+    fields = rule.spec.fields
+    if fields.sources is not None:
+        if fields.sources.only and article.source_id not in fields.sources.only:
+            return False
+        if article.source_id in fields.sources.exclude:
+            return False
+    if fields.languages and article.language:
+        language = article.language.lower()
+        if not any(
+            language == w.lower() or language.startswith(w.lower() + "-") for w in fields.languages
+        ):
+            return False
+    return True
 
 
 def match_rule(rule: Rule, doc: _Doc) -> Match | None:
