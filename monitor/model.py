@@ -65,6 +65,8 @@ class Match:
     rule_id: str
     hits: tuple[Hit, ...]
     snippet: str
+    modality: str = "asserted"
+    cue: str = ""
 
 
 class EventState(enum.StrEnum):

@@ -79,6 +79,8 @@ class Rule:
     positive: frozenset[int]
     # Necessary condition: each group needs at least one of its terms in the text.
     required: tuple[frozenset[int], ...] = ()
+    # Terms whose modality decides the match (all positive terms when no clause is a trigger).
+    triggers: frozenset[int] = frozenset()
 
     @property
     def id(self) -> str:
@@ -189,6 +191,17 @@ class RuleSet:
         return out
 
 
+def _trigger_terms(node: Clause | Term, inside: bool = False) -> list[Term]:
+    """Return the positive terms below clauses marked ``trigger: true``."""
+    if isinstance(node, Term):
+        return [node] if inside else []
+    inside = inside or node.trigger
+    out: list[Term] = []
+    for child in (*node.any, *node.all):
+        out += _trigger_terms(child, inside)
+    return out
+
+
 def _required(node: Clause | Term, ids: dict[Term, int]) -> list[frozenset[int]]:
     """Groups of terms of which at least one must occur for ``node`` to hold."""
     if isinstance(node, Term):
@@ -231,7 +244,8 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
             if not by_term[tid] or by_term[tid][-1] != len(rules):
                 by_term[tid].append(len(rules))
         required = tuple(_required(spec.match, term_ids))
-        rules.append(Rule(spec, term_ids, frozenset(positive), required))
+        triggers = frozenset(term_ids[t] for t in _trigger_terms(spec.match)) or frozenset(positive)
+        rules.append(Rule(spec, term_ids, frozenset(positive), required, triggers))
     ruleset = RuleSet(
         rules=rules,
         patterns=patterns,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from monitor.model import Article, Hit, Match
 from monitor.rules.compile import Rule, RuleSet
+from monitor.rules.modality import Modality, classify_in_text
 from monitor.rules.schema import Clause, Term
 from monitor.text import fold_quotes, index_of, sentence_starts, snippet, word_starts
 
@@ -77,6 +78,9 @@ class _Doc:
                 )
         self._cache[tid] = out
         return out
+
+    def folded(self, name: str) -> str:
+        return self._folded.get(name) or fold_quotes(self.texts[name])
 
     def _layout_of(self, name: str, text: str) -> tuple[list[int], list[int]]:
         # Only fields with a confirmed hit pay for word and sentence positions.
@@ -151,19 +155,55 @@ def match_rule(rule: Rule, doc: _Doc) -> Match | None:
         )
         for p in sorted(set(evidence), key=lambda p: (_FIELDS.index(p.field), p.start))
     )
-    best = _best_sentence(ordered)
+    modality, cue, best = _modality(rule, doc, ordered)
     text = doc.texts[best[0].field]
     lo = min(p.start for p in best)
     hi = max(p.end for p in best)
-    return Match(rule_id=rule.id, hits=hits, snippet=snippet(text, lo, hi))
+    return Match(
+        rule_id=rule.id,
+        hits=hits,
+        snippet=snippet(text, lo, hi),
+        modality=modality,
+        cue=cue,
+    )
 
 
-def _best_sentence(ordered: list[_Pos]) -> list[_Pos]:
-    """Pick the sentence with the most distinct matched terms, earliest first."""
+_STRENGTH = {
+    Modality.NEGATED: 3,
+    Modality.HEDGED: 2,
+    Modality.PLANNED: 1,
+    Modality.ASSERTED: 0,
+}
+
+
+def _modality(rule: Rule, doc: _Doc, ordered: list[_Pos]) -> tuple[str, str, list[_Pos]]:
+    """Judge each evidence sentence by its trigger words; asserted if any sentence asserts.
+
+    A sentence is asserted when one of its trigger words is; otherwise it takes the strongest
+    cue found (negated, then hedged, then planned). Returns the modality, the deciding cue
+    and the sentence to show.
+    """
     groups: dict[tuple[str, int], list[_Pos]] = {}
     for pos in ordered:
         groups.setdefault((pos.field, pos.sentence), []).append(pos)
-    return max(groups.values(), key=lambda g: (len({p.term for p in g}), -g[0].word))
+    ranked = sorted(groups.values(), key=lambda g: (-len({p.term for p in g}), g[0].word))
+    judged: list[tuple[Modality, str, list[_Pos]]] = []
+    for group in ranked:
+        triggers = [p for p in group if p.term in rule.triggers]
+        if not triggers:
+            continue
+        text = doc.folded(group[0].field)
+        results = [classify_in_text(text, p.start, p.end) for p in triggers]
+        if any(r.modality is Modality.ASSERTED for r in results):
+            judged.append((Modality.ASSERTED, "", group))
+            break
+        worst = max(results, key=lambda r: _STRENGTH[r.modality])
+        judged.append((worst.modality, worst.cue, group))
+    if not judged:
+        return Modality.ASSERTED.value, "", ranked[0]
+    asserted = [j for j in judged if j[0] is Modality.ASSERTED]
+    modality, cue, group = asserted[0] if asserted else judged[0]
+    return modality.value, cue, group
 
 
 def _evaluate(rule: Rule, node: Clause | Term, pool: list[_Pos]) -> list[_Pos] | None:
