@@ -7,18 +7,23 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from urllib.parse import urlsplit
 
 from monitor import events, health, schedule
 from monitor.alerts.channels import Channels
 from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
-from monitor.alerts.render import render_open
+from monitor.alerts.render import (
+    render_close,
+    render_flatline,
+    render_open,
+    render_update,
+)
 from monitor.clock import Clock, parse_iso
 from monitor.config import Config, SourceSpec
 from monitor.errors import FetchError
-from monitor.model import Article
+from monitor.model import Article, Match
 from monitor.rules.compile import RuleSet, compile_rules
 from monitor.rules.load import LoadedRules, load_rules
 from monitor.rules.match import match_article
@@ -31,6 +36,8 @@ from monitor.store import alerts as alert_q
 from monitor.store import articles as article_q
 from monitor.store import events as event_q
 from monitor.store import sources as source_q
+from monitor.store import stories as story_q
+from monitor.stories import signature
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,7 @@ class Runtime:
     clock: Clock
     poller: FeedPoller
     rng: random.Random = field(default_factory=random.Random)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def policy(self) -> RetryPolicy:
@@ -107,7 +115,7 @@ def build_runtime(
     rules = Rules.load(config)
     channels = Channels(dict(config.spec.channels), console=console)
     poller = FeedPoller(config.spec.fetch)
-    rt = Runtime(config, store, rules, channels, clock, poller)
+    rt = Runtime(config, store, rules, channels, clock, poller, started_at=clock.now())
     sync_config_sources(rt)
     return rt
 
@@ -136,45 +144,146 @@ def ingest(rt: Runtime, articles: list[Article], now: datetime) -> IngestReport:
         else:
             continue
         for match in match_article(rt.rules.ruleset, article):
-            match_id = article_q.insert_match(rt.store, match, article_id, now)
-            if match_id is None:
-                continue
-            report.matches += 1
-            spec = rt.rules.specs[match.rule_id].fields
-            assignment = events.assign(
-                rt.store,
-                rule_id=spec.id,
-                key="",
-                title=article.title,
-                severity=spec.severity.value,
-                window=spec.window,
-                now=now,
+            record_match(rt, article, article_id, match, now, report)
+    return report
+
+
+def record_match(
+    rt: Runtime,
+    article: Article,
+    article_id: int,
+    match: Match,
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    """Store one match and let it open, join or wait for an Event."""
+    spec = rt.rules.specs[match.rule_id].fields
+    counted = match.modality in spec.modality
+    reason = "" if counted else f"modality {match.modality} ('{match.cue}') does not count"
+    match_id = article_q.insert_match(
+        rt.store, match, article_id, now, counted=counted, reason=reason
+    )
+    if match_id is None:
+        return
+    report.matches += 1
+    if not counted:
+        return
+    story_id = story_q.assign_story(
+        rt.store, article_id, signature(f"{article.title}\n{article.text}"), now
+    )
+    key = group_key(rt, spec.group_by, match, article, story_id)
+    article_q.set_match_key(rt.store, match_id, key)
+    outcome = events.on_match(rt.store, spec, match_id, key, now)
+    flat = event_q.open_event_for(rt.store, spec.id, "flatline")
+    if flat is not None:
+        notify(rt, events.close(rt.store, spec, flat, now), article, match, now, report)
+    if outcome.opened:
+        report.events_opened += 1
+    notify(rt, outcome.notices, article, match, now, report)
+
+
+def group_key(
+    rt: Runtime, group_by: str | None, match: Match, article: Article, story_id: int
+) -> str:
+    """Return the Event key of a match: one Event per story, source, publisher or list term."""
+    if group_by is None:
+        return ""
+    if group_by == "story":
+        return f"story:{story_id}"
+    if group_by == "source":
+        return article.source_id
+    if group_by == "publisher":
+        return article.publisher or article.source_id
+    terms = rt.rules.ruleset.list_terms.get(group_by[1:], {})
+    for hit in match.hits:
+        if hit.term in terms:
+            return terms[hit.term]
+    return ""
+
+
+def notify(
+    rt: Runtime,
+    notices: list[events.Notice],
+    article: Article | None,
+    match: Match | None,
+    now: datetime,
+    report: IngestReport | None = None,
+) -> None:
+    """Render and enqueue the alerts owed for Event transitions."""
+    for notice in notices:
+        event = event_q.get_event(rt.store, notice.event_id)
+        if event is None:
+            continue
+        rule_id = str(event["rule_id"])
+        rule = rt.rules.specs.get(rule_id)
+        fields = rule.fields if rule else None
+        name = fields.name if fields else rule_id
+        severity = str(event["severity"])
+        if notice.transition == "open" and event["key"] == "flatline" and fields is not None:
+            rendered = render_flatline(
+                rule_id=rule_id, rule_name=name, severity=severity, quiet=_human(fields.flatline)
             )
-            article_q.set_match_event(rt.store, match_id, assignment.event_id)
-            event_q.touch_event(rt.store, assignment.event_id, now)
-            if not assignment.opened:
-                continue
-            report.events_opened += 1
+        elif notice.transition == "open" and article is not None and match is not None:
             rendered = render_open(
-                rule_id=spec.id,
-                rule_name=spec.name,
-                severity=spec.severity.value,
-                event_id=assignment.event_id,
+                rule_id=rule_id,
+                rule_name=name,
+                severity=severity,
+                event_id=notice.event_id,
                 article=article,
                 match=match,
             )
-            for channel in spec.channels or rt.config.spec.default_channels:
-                if alert_q.enqueue(
-                    rt.store,
-                    assignment.event_id,
-                    channel,
-                    "open",
-                    rendered.title,
-                    rendered.body,
-                    now,
-                ):
-                    report.alerts += 1
-    return report
+        elif notice.transition == "update" and article is not None:
+            rendered = render_update(
+                rule_id=rule_id, rule_name=name, severity=severity, event=event, article=article
+            )
+        else:
+            quiet = _human(fields.window) if fields else "a quiet window"
+            rendered = render_close(
+                rule_id=rule_id, rule_name=name, severity=severity, event=event, quiet=quiet
+            )
+        kind = notice.transition
+        if kind == "update":
+            kind = f"update-{int(event['updates']) + 1}"
+            event_q.mark_notified(rt.store, notice.event_id, now, update=True)
+        channels = (fields.channels if fields else None) or rt.config.spec.default_channels
+        for channel in channels:
+            if (
+                alert_q.enqueue(
+                    rt.store, notice.event_id, channel, kind, rendered.title, rendered.body, now
+                )
+                and report is not None
+            ):
+                report.alerts += 1
+
+
+def _human(delta: timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def check_flatlines(rt: Runtime) -> None:
+    """Open a flatline Event for every rule that has not matched for its flatline period."""
+    now = rt.clock.now()
+    with rt.store.transaction():
+        for rule in rt.rules.specs.values():
+            period = rule.fields.flatline
+            if period is None:
+                continue
+            last = article_q.last_counted_at(rt.store, rule.id)
+            since = max(parse_iso(last), rt.started_at) if last else rt.started_at
+            if now - since < period:
+                continue
+            if event_q.open_event_for(rt.store, rule.id, "flatline") is not None:
+                continue
+            event_id = event_q.open_event(
+                rt.store, rule.id, "flatline", "no matches", rule.fields.severity.value, now
+            )
+            notify(rt, [events.Notice("open", event_id)], None, None, now)
 
 
 @dataclass(frozen=True)
@@ -380,9 +489,14 @@ def _interleave_hosts(specs: list[SourceSpec]) -> list[SourceSpec]:
     return out
 
 
-def close_expired_events(rt: Runtime) -> list[int]:
-    windows = {rid: spec.fields.window for rid, spec in rt.rules.specs.items()}
-    return events.close_expired(rt.store, windows, rt.clock.now())
+def close_expired_events(rt: Runtime) -> None:
+    """Close quiet Events (with close alerts where rules ask) and check flatlines."""
+    now = rt.clock.now()
+    notices = events.close_expired(rt.store, {k: v.fields for k, v in rt.rules.specs.items()}, now)
+    if notices:
+        with rt.store.transaction():
+            notify(rt, notices, None, None, now)
+    check_flatlines(rt)
 
 
 def deliver(rt: Runtime) -> DeliveryReport:

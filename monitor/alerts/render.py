@@ -68,3 +68,54 @@ def render_health(*, source_id: str, kind: str, detail: str, event_id: int) -> R
     }[kind]
     lines = [f"Source: {source_id}", f"State: {kind}", detail, f"Event: #{event_id}"]
     return Rendered(title=f"[ops] {headline}", body="\n".join(line for line in lines if line))
+
+
+def render_update(
+    *, rule_id: str, rule_name: str, severity: str, event: dict[str, object], article: Article
+) -> Rendered:
+    """Render the alert sent when new sources or stories join an open Event."""
+    name = rule_name or rule_id
+    more_sources = int(str(event["source_count"])) - int(str(event["notified_sources"]))
+    more_stories = int(str(event["story_count"])) - int(str(event["notified_stories"]))
+    news = []
+    if more_sources > 0:
+        news.append(f"{more_sources} more source{'s' if more_sources != 1 else ''}")
+    if more_stories > 0:
+        news.append(f"{more_stories} more stor{'ies' if more_stories != 1 else 'y'}")
+    headline = ", ".join(news) or "more reports"
+    title = _one_line(f"[{severity}] Update: {name}: {headline}", MAX_TITLE)
+    lines = [
+        f"Update: {headline}.",
+        f"Rule: {rule_id}",
+        f"Event: #{event['id']}, first seen {event['first_seen_at']}",
+        f"Now: {event['article_count']} articles from {event['source_count']} sources"
+        f" in {event['story_count']} stories",
+        f"Latest: {_one_line(article.title, 300)}",
+        f"Link: {safe_link(article.url) or '(no link)'}",
+    ]
+    return Rendered(title=title, body="\n".join(lines))
+
+
+def render_close(
+    *, rule_id: str, rule_name: str, severity: str, event: dict[str, object], quiet: str
+) -> Rendered:
+    """Render the alert sent when an Event closes after a quiet window."""
+    name = rule_name or rule_id
+    title = _one_line(f"[{severity}] Closed: {name}: {event['title']}", MAX_TITLE)
+    lines = [
+        f"Closed after {quiet} quiet.",
+        f"Rule: {rule_id}",
+        f"Event: #{event['id']}, {event['first_seen_at']} to {event['last_seen_at']}",
+        f"In all: {event['article_count']} articles from {event['source_count']} sources"
+        f" in {event['story_count']} stories",
+    ]
+    return Rendered(title=title, body="\n".join(lines))
+
+
+def render_flatline(*, rule_id: str, rule_name: str, severity: str, quiet: str) -> Rendered:
+    """Render the alert sent when a rule has not matched for its flatline period."""
+    name = rule_name or rule_id
+    return Rendered(
+        title=f"[{severity}] Flatline: {name}: no match for {quiet}",
+        body=f"Rule {rule_id} has not matched any article for {quiet}.",
+    )

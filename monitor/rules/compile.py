@@ -157,6 +157,8 @@ class RuleSet:
     labels: list[str]
     by_term: dict[int, list[int]] = field(default_factory=dict)
     fields: frozenset[str] = frozenset()
+    # For group_by @list: each list's term texts, as Events are keyed by the term that matched.
+    list_terms: dict[str, dict[str, str]] = field(default_factory=dict)
     _index: _TermIndex = field(default_factory=_TermIndex, repr=False)
     _regex_set: re2.Set | None = field(default=None, repr=False)
     _regex_ids: list[int] = field(default_factory=list, repr=False)
@@ -189,6 +191,24 @@ class RuleSet:
             out.append((start, end))
             pos = end if end > pos else pos + 1
         return out
+
+
+def _list_terms(rules: list[Rule]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+
+    def walk(node: Clause | Term) -> None:
+        if isinstance(node, Term):
+            return
+        if node.list_name:
+            found.setdefault(node.list_name, {}).update(
+                {t.text: t.text for t in node.any if isinstance(t, Term)}
+            )
+        for child in (*node.any, *node.all, *node.none):
+            walk(child)
+
+    for rule in rules:
+        walk(rule.spec.match)
+    return found
 
 
 def _trigger_terms(node: Clause | Term, inside: bool = False) -> list[Term]:
@@ -252,6 +272,7 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
         labels=labels,
         by_term=by_term,
         fields=frozenset(f for rule in rules for f in rule.spec.fields.fields),
+        list_terms=_list_terms(rules),
     )
     ruleset._single = [None] * len(patterns)
     regex_ids: list[int] = []

@@ -71,22 +71,79 @@ def save_article(store: Store, article: Article, now: datetime) -> tuple[int, Sa
     return int(cursor.lastrowid or 0), Saved.NEW
 
 
-def insert_match(store: Store, match: Match, article_id: int, now: datetime) -> int | None:
+def insert_match(
+    store: Store,
+    match: Match,
+    article_id: int,
+    now: datetime,
+    *,
+    counted: bool = True,
+    reason: str = "",
+) -> int | None:
     """Record a match; return its id, or None when this rule already matched this article."""
     hits = [
         {"term": h.term, "field": h.field, "start": h.start, "end": h.end, "text": h.matched}
         for h in match.hits
     ]
     cursor = store.execute(
-        "INSERT INTO matches (rule_id, article_id, matched_at, hits, snippet)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (rule_id, article_id) DO NOTHING",
-        (match.rule_id, article_id, iso(now), json.dumps(hits, ensure_ascii=False), match.snippet),
+        "INSERT INTO matches (rule_id, article_id, matched_at, hits, snippet, modality,"
+        " modality_cue, counted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (rule_id, article_id) DO NOTHING",
+        (
+            match.rule_id,
+            article_id,
+            iso(now),
+            json.dumps(hits, ensure_ascii=False),
+            match.snippet,
+            match.modality,
+            match.cue,
+            int(counted),
+            reason,
+        ),
     )
     return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
 
 
 def set_match_event(store: Store, match_id: int, event_id: int) -> None:
-    store.execute("UPDATE matches SET event_id = ? WHERE id = ?", (event_id, match_id))
+    store.execute("UPDATE matches SET event_id = ?, reason = '' WHERE id = ?", (event_id, match_id))
+
+
+def set_match_key(store: Store, match_id: int, key: str) -> None:
+    store.execute("UPDATE matches SET key = ? WHERE id = ?", (key, match_id))
+
+
+def set_match_reason(store: Store, match_id: int, reason: str) -> None:
+    store.execute("UPDATE matches SET reason = ? WHERE id = ?", (reason, match_id))
+
+
+def pending_matches(store: Store, rule_id: str, key: str, since: datetime) -> list[dict[str, Any]]:
+    """Counted matches of a rule and key that no Event holds yet, newest last."""
+    return store.query(
+        "SELECT m.id, m.matched_at, a.source_id, a.story_id FROM matches m"
+        " JOIN articles a ON a.id = m.article_id"
+        " WHERE m.rule_id = ? AND m.key = ? AND m.counted = 1 AND m.event_id IS NULL"
+        " AND m.matched_at >= ? ORDER BY m.id",
+        (rule_id, key, iso(since)),
+    )
+
+
+def count_counted(store: Store, rule_id: str, since: datetime, until: datetime) -> int:
+    """Count a rule's counted matches in a time range (for spike baselines)."""
+    return int(
+        store.scalar(
+            "SELECT count(*) FROM matches WHERE rule_id = ? AND counted = 1"
+            " AND matched_at >= ? AND matched_at < ?",
+            (rule_id, iso(since), iso(until)),
+        )
+        or 0
+    )
+
+
+def last_counted_at(store: Store, rule_id: str) -> str | None:
+    value = store.scalar(
+        "SELECT max(matched_at) FROM matches WHERE rule_id = ? AND counted = 1", (rule_id,)
+    )
+    return str(value) if value else None
 
 
 def get_article(store: Store, article_id: int) -> dict[str, Any] | None:

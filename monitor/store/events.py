@@ -28,14 +28,37 @@ def open_event(
 
 
 def touch_event(store: Store, event_id: int, now: datetime) -> None:
-    """Move the last-seen time forward and recount articles and sources."""
+    """Move the last-seen time forward and recount articles, sources and stories."""
     store.execute(
         "UPDATE events SET last_seen_at = max(last_seen_at, ?),"
         " article_count = (SELECT count(*) FROM matches WHERE event_id = events.id),"
         " source_count = (SELECT count(DISTINCT a.source_id) FROM matches m"
+        "   JOIN articles a ON a.id = m.article_id WHERE m.event_id = events.id),"
+        " story_count = (SELECT count(DISTINCT coalesce(a.story_id, a.id)) FROM matches m"
         "   JOIN articles a ON a.id = m.article_id WHERE m.event_id = events.id)"
         " WHERE id = ?",
         (iso(now), event_id),
+    )
+
+
+def get_event(store: Store, event_id: int) -> dict[str, Any] | None:
+    return store.one("SELECT * FROM events WHERE id = ?", (event_id,))
+
+
+def mark_notified(store: Store, event_id: int, now: datetime, *, update: bool) -> None:
+    """Remember what the last alert about this Event told its readers."""
+    store.execute(
+        "UPDATE events SET last_notified_at = ?, notified_sources = source_count,"
+        " notified_stories = story_count, updates = updates + ? WHERE id = ?",
+        (iso(now), int(update), event_id),
+    )
+
+
+def last_closed(store: Store, rule_id: str, key: str) -> dict[str, Any] | None:
+    return store.one(
+        "SELECT * FROM events WHERE rule_id = ? AND key = ? AND state = 'closed'"
+        " ORDER BY closed_at DESC LIMIT 1",
+        (rule_id, key),
     )
 
 

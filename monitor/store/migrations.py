@@ -129,3 +129,30 @@ def source_schedule_and_daemon_state(db: Database) -> None:
         )
         """
     )
+
+
+@migrations(name="0003_modality_stories_thresholds")
+def modality_stories_thresholds(db: Database) -> None:
+    db.execute("ALTER TABLE matches ADD COLUMN modality TEXT NOT NULL DEFAULT 'asserted'")
+    db.execute("ALTER TABLE matches ADD COLUMN modality_cue TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE matches ADD COLUMN key TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE matches ADD COLUMN counted INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE matches ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX matches_pending ON matches(rule_id, key, matched_at)")
+    db.execute("ALTER TABLE articles ADD COLUMN story_id INTEGER")
+    db.execute("ALTER TABLE articles ADD COLUMN minhash BLOB")
+    db.execute(
+        """
+        CREATE TABLE story_bands (
+            band TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX story_bands_band ON story_bands(band)")
+    db.execute("ALTER TABLE events ADD COLUMN story_count INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE events ADD COLUMN updates INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE events ADD COLUMN last_notified_at TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN notified_sources INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE events ADD COLUMN notified_stories INTEGER NOT NULL DEFAULT 0")
