@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 from collections.abc import Sequence
@@ -12,11 +13,14 @@ from typing import Any, TextIO
 
 from monitor import __version__
 from monitor.alerts.channels import Channels, check_channels
-from monitor.clock import Clock, SystemClock, parse_iso
+from monitor.clock import Clock, SystemClock, parse_duration, parse_iso
 from monitor.config import Config, load_config, resolve_path
 from monitor.errors import ConfigError, MonitorError, Problem, display_path
+from monitor.model import Article
+from monitor.rules.match import match_article
 from monitor.sources.fetch import redact_url
 from monitor.sources.manage import add_source, export_opml, import_opml
+from monitor.sources.seeds import parse_seed
 from monitor.store import Store, open_store
 from monitor.store import alerts as alert_q
 from monitor.store import articles as article_q
@@ -60,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--every", help="poll interval for the imported feeds")
     exp = actions.add_parser("export", help="print the configured feeds as OPML")
     exp.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    rules = sub.add_parser("rules", help="test rules on stored or labeled articles; explain")
+    rule_actions = rules.add_subparsers(dest="action", metavar="ACTION", required=True)
+    test = rule_actions.add_parser(
+        "test", help="replay rules over stored articles, or score them on labeled texts"
+    )
+    test.add_argument("rule_ids", nargs="*", metavar="RULE", help="rule ids (default: all)")
+    test.add_argument("--since", default="30d", help="how far back to replay (default 30d)")
+    test.add_argument("--labels", type=Path, help="JSON lines: id, title, text, rules")
+    explain = rule_actions.add_parser("explain", help="show why a rule did or did not match")
+    explain.add_argument("rule_id", metavar="RULE")
+    explain.add_argument("article", metavar="ARTICLE", help="a stored article id, or a text file")
     events = sub.add_parser("events", help="list events with their rule, times and sources")
     events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
     return parser
@@ -83,6 +98,7 @@ def main(
         "status": cmd_status,
         "events": cmd_events,
         "sources": cmd_sources,
+        "rules": cmd_rules,
     }
     try:
         return commands[args.command](args, clock or SystemClock(), stdout, stderr)
@@ -333,6 +349,130 @@ def cmd_sources(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO
     finally:
         store.close()
     return 0
+
+
+def _stored_article(row: dict[str, Any]) -> Article:
+    return Article(
+        source_id=str(row["source_id"]),
+        guid=str(row["guid"]),
+        url=str(row["url"]),
+        title=str(row["title"]),
+        summary=str(row["summary"]),
+        text=str(row["text"]),
+        published_at=parse_iso(str(row["published_at"])),
+        fetched_at=parse_iso(str(row["fetched_at"])),
+        content_hash=str(row["content_hash"]),
+        publisher=str(row["publisher"]),
+        language=str(row["language"]),
+    )
+
+
+def cmd_rules(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.pipeline import Rules
+    from monitor.rules.explain import explain, read_labels, score
+
+    config = load_config(resolve_path(args.config))
+    rules = Rules.load(config)
+    for problem in rules.loaded.problems:
+        print(f"warning: rule skipped: {problem}", file=err)
+    ruleset = rules.ruleset
+    if args.action == "explain":
+        article = _article_for(config, args.article, clock)
+        for line in explain(ruleset, args.rule_id, article):
+            print(line, file=out)
+        if args.article.isdigit():
+            db = open_store(config.database)
+            try:
+                row = article_q.stored_match(db, args.rule_id, int(args.article))
+            finally:
+                db.close()
+            if row is None:
+                print("stored: no match was recorded for this article", file=out)
+            elif row["event_id"]:
+                print(f"stored: the match joined or opened event #{row['event_id']}", file=out)
+            else:
+                print(f"stored: no event; {row['reason'] or 'no reason recorded'}", file=out)
+        return 0
+    wanted = args.rule_ids or sorted(rules.specs)
+    unknown = [r for r in wanted if r not in rules.specs]
+    if unknown:
+        raise MonitorError(f"unknown rule(s): {', '.join(unknown)}")
+    if args.labels:
+        items = read_labels(args.labels)
+        print(f"{len(items)} labeled texts from {args.labels}", file=out)
+        print(
+            f"{'rule':<28} {'precision':>9} {'recall':>7} {'TP':>4} {'FP':>4} {'FN':>4}", file=out
+        )
+        scores = score(ruleset, items, wanted)
+        for s in scores:
+            print(
+                f"{s.rule_id:<28} {s.precision:>9.2f} {s.recall:>7.2f}"
+                f" {len(s.true_positives):>4} {len(s.false_positives):>4}"
+                f" {len(s.false_negatives):>4}",
+                file=out,
+            )
+        for s in scores:
+            if s.false_positives:
+                print(f"{s.rule_id} false positives: {', '.join(s.false_positives)}", file=out)
+            if s.false_negatives:
+                print(f"{s.rule_id} false negatives: {', '.join(s.false_negatives)}", file=out)
+        return 0
+    since = clock.now() - parse_duration(args.since)
+    store = _open_existing(config, out)
+    if store is None:
+        return 0
+    try:
+        rows = article_q.articles_since(store, since)
+    finally:
+        store.close()
+    print(f"replayed {len(rows)} article(s) fetched since {since:%Y-%m-%d %H:%M} UTC", file=out)
+    found: dict[str, list[str]] = {r: [] for r in wanted}
+    quiet: dict[str, list[str]] = {r: [] for r in wanted}
+    for row in rows:
+        article = _stored_article(row)
+        for match in match_article(ruleset, article):
+            if match.rule_id not in found:
+                continue
+            line = f"  #{row['id']} [{row['source_id']}] {article.title[:90]}"
+            if match.modality in rules.specs[match.rule_id].fields.modality:
+                found[match.rule_id].append(f"{line}\n      {match.snippet[:200]}")
+            else:
+                quiet[match.rule_id].append(f"{line} ({match.modality}: '{match.cue}')")
+    for rule_id in wanted:
+        print(
+            f"{rule_id}: {len(found[rule_id])} article(s) would alert"
+            + (f", {len(quiet[rule_id])} matched but did not count" if quiet[rule_id] else ""),
+            file=out,
+        )
+        for line in found[rule_id]:
+            print(line, file=out)
+        for line in quiet[rule_id]:
+            print(f"  not counted:{line[1:]}", file=out)
+    return 0
+
+
+def _article_for(config: Config, ref: str, clock: Clock) -> Article:
+    """Find an article by stored id, or read one from a text file."""
+    if ref.isdigit():
+        store = _open_existing(config, io.StringIO())
+        if store is None:
+            raise MonitorError("no database yet; run 'news-monitor run' first")
+        try:
+            row = article_q.get_article(store, int(ref))
+        finally:
+            store.close()
+        if row is None:
+            raise MonitorError(f"no article #{ref} in {config.database}")
+        return _stored_article(row)
+    path = Path(ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MonitorError(f"cannot read {ref}: {exc.strerror}") from exc
+    article, problems = parse_seed(text, path.name, ref, "file", clock.now())
+    if article is None:
+        raise ConfigError(problems)
+    return article
 
 
 def cmd_events(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:

@@ -17,7 +17,7 @@ _MAX_TEXT = 200_000
 
 
 @dataclass(frozen=True)
-class _Pos:
+class Pos:
     """One occurrence of one term, placed by word and sentence."""
 
     term: int
@@ -31,7 +31,7 @@ class _Pos:
 _FIELDS = ("title", "summary", "text")
 
 
-class _Doc:
+class Doc:
     """One article prepared for matching: candidate terms at once, exact positions on demand."""
 
     def __init__(self, ruleset: RuleSet, article: Article, fields: Collection[str]) -> None:
@@ -40,7 +40,7 @@ class _Doc:
         self._folded: dict[str, str] = {}
         self._candidates: dict[str, set[int]] = {}
         self._layout: dict[str, tuple[list[int], list[int]]] = {}
-        self._cache: dict[int, list[_Pos]] = {}
+        self._cache: dict[int, list[Pos]] = {}
         self.present: set[int] = set()
         for name in _FIELDS:
             if name not in fields:
@@ -54,12 +54,12 @@ class _Doc:
                 self._candidates[name] = found
                 self.present |= found
 
-    def positions(self, tid: int) -> list[_Pos]:
+    def positions(self, tid: int) -> list[Pos]:
         """Return every confirmed occurrence of one term, in every field."""
         cached = self._cache.get(tid)
         if cached is not None:
             return cached
-        out: list[_Pos] = []
+        out: list[Pos] = []
         for n, name in enumerate(_FIELDS):
             if tid not in self._candidates.get(name, ()):
                 continue
@@ -67,7 +67,7 @@ class _Doc:
             for start, end in self.ruleset.spans(tid, text):
                 words, sentences = self._layout_of(name, text)
                 out.append(
-                    _Pos(
+                    Pos(
                         term=tid,
                         field=name,
                         start=start,
@@ -92,7 +92,7 @@ class _Doc:
 
 def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
     """Return one Match per rule of ``ruleset`` that ``article`` satisfies."""
-    doc = _Doc(ruleset, article, ruleset.fields)
+    doc = Doc(ruleset, article, ruleset.fields)
     if not doc.present:
         return []
     candidates: set[int] = set()
@@ -103,7 +103,7 @@ def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
         rule = ruleset.rules[index]
         if not all(not group.isdisjoint(doc.present) for group in rule.required):
             continue
-        if not _admits(rule, article):
+        if not admits(rule, article):
             continue
         found = match_rule(rule, doc)
         if found is not None:
@@ -111,7 +111,7 @@ def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
     return matches
 
 
-def _admits(rule: Rule, article: Article) -> bool:
+def admits(rule: Rule, article: Article) -> bool:
     """Apply the rule's source and language filters."""
     fields = rule.spec.fields
     if fields.sources is not None:
@@ -128,7 +128,7 @@ def _admits(rule: Rule, article: Article) -> bool:
     return True
 
 
-def match_rule(rule: Rule, doc: _Doc) -> Match | None:
+def match_rule(rule: Rule, doc: Doc) -> Match | None:
     """Evaluate one rule on a prepared document."""
     fields = set(rule.spec.fields.fields)
     pool = [
@@ -140,7 +140,7 @@ def match_rule(rule: Rule, doc: _Doc) -> Match | None:
     ]
     if not pool:
         return None
-    evidence = _evaluate(rule, rule.spec.match, pool)
+    evidence = evaluate(rule, rule.spec.match, pool)
     if not evidence:
         return None
     ordered = sorted(set(evidence), key=lambda p: (p.field != "title", p.word, p.start))
@@ -176,18 +176,18 @@ _STRENGTH = {
 }
 
 
-def _modality(rule: Rule, doc: _Doc, ordered: list[_Pos]) -> tuple[str, str, list[_Pos]]:
+def _modality(rule: Rule, doc: Doc, ordered: list[Pos]) -> tuple[str, str, list[Pos]]:
     """Judge each evidence sentence by its trigger words; asserted if any sentence asserts.
 
     A sentence is asserted when one of its trigger words is; otherwise it takes the strongest
     cue found (negated, then hedged, then planned). Returns the modality, the deciding cue
     and the sentence to show.
     """
-    groups: dict[tuple[str, int], list[_Pos]] = {}
+    groups: dict[tuple[str, int], list[Pos]] = {}
     for pos in ordered:
         groups.setdefault((pos.field, pos.sentence), []).append(pos)
     ranked = sorted(groups.values(), key=lambda g: (-len({p.term for p in g}), g[0].word))
-    judged: list[tuple[Modality, str, list[_Pos]]] = []
+    judged: list[tuple[Modality, str, list[Pos]]] = []
     for group in ranked:
         triggers = [p for p in group if p.term in rule.triggers]
         if not triggers:
@@ -206,14 +206,14 @@ def _modality(rule: Rule, doc: _Doc, ordered: list[_Pos]) -> tuple[str, str, lis
     return modality.value, cue, group
 
 
-def _evaluate(rule: Rule, node: Clause | Term, pool: list[_Pos]) -> list[_Pos] | None:
+def evaluate(rule: Rule, node: Clause | Term, pool: list[Pos]) -> list[Pos] | None:
     """Return the evidence for ``node`` within ``pool``, or None when it does not hold."""
     if isinstance(node, Term):
         tid = rule.term_id(node)
         found = [p for p in pool if p.term == tid]
         return found or None
     if node.same_sentence or node.near is not None:
-        scopes: list[list[_Pos]] = []
+        scopes: list[list[Pos]] = []
         if node.same_sentence:
             for sentence in sorted({p.sentence for p in pool}):
                 scopes.append([p for p in pool if p.sentence == sentence])
@@ -223,32 +223,32 @@ def _evaluate(rule: Rule, node: Clause | Term, pool: list[_Pos]) -> list[_Pos] |
                 scopes.append([p for p in pool if start <= p.word <= start + width])
         if node.same_sentence and node.near is not None:
             width = node.near
-            narrowed: list[list[_Pos]] = []
+            narrowed: list[list[Pos]] = []
             for scope in scopes:
                 for start in sorted({p.word for p in scope}):
                     narrowed.append([p for p in scope if start <= p.word <= start + width])
             scopes = narrowed
-        evidence: list[_Pos] = []
+        evidence: list[Pos] = []
         for scope in scopes:
             evidence += _logic(rule, node, scope) or []
         return evidence or None
     return _logic(rule, node, pool)
 
 
-def _logic(rule: Rule, node: Clause, pool: list[_Pos]) -> list[_Pos] | None:
-    evidence: list[_Pos] = []
+def _logic(rule: Rule, node: Clause, pool: list[Pos]) -> list[Pos] | None:
+    evidence: list[Pos] = []
     for child in node.none:
-        if _evaluate(rule, child, pool):
+        if evaluate(rule, child, pool):
             return None
     for child in node.all:
-        found = _evaluate(rule, child, pool)
+        found = evaluate(rule, child, pool)
         if not found:
             return None
         evidence += found
     if node.any:
         matched = False
         for child in node.any:
-            found = _evaluate(rule, child, pool)
+            found = evaluate(rule, child, pool)
             if found:
                 matched = True
                 evidence += found

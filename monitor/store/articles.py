@@ -156,3 +156,13 @@ def count_articles(store: Store) -> int:
 
 def count_matches(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM matches") or 0)
+
+
+def articles_since(store: Store, since: datetime) -> list[dict[str, Any]]:
+    return store.query("SELECT * FROM articles WHERE fetched_at >= ? ORDER BY id", (iso(since),))
+
+
+def stored_match(store: Store, rule_id: str, article_id: int) -> dict[str, Any] | None:
+    return store.one(
+        "SELECT * FROM matches WHERE rule_id = ? AND article_id = ?", (rule_id, article_id)
+    )
