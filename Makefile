@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit bench clean
+.PHONY: run test lint types unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,21 @@ run: $(STAMP)
 test: lint types unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests
-	$(BIN)/ruff format --check monitor tests
+	$(BIN)/ruff check monitor tests bench
+	$(BIN)/ruff format --check monitor tests bench
 
 types: $(STAMP)
 	$(BIN)/mypy --strict monitor
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
+
+## bench: speed and memory benchmarks; prints a table, writes bench/results/all.json
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -60,7 +60,7 @@ _ABBREVIATIONS = frozenset(
     ]
 )
 # Same-length replacements so offsets in the matched text equal offsets in the stored text.
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
+_QUOTE_PAIRS = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("\u00a0", " "))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -71,7 +71,12 @@ def clean(text: str) -> str:
 
 def fold_quotes(text: str) -> str:
     """Replace typographic quotes with ASCII ones, keeping every offset."""
-    return text.translate(_QUOTES)
+    if text.isascii():
+        return text
+    for fancy, plain in _QUOTE_PAIRS:
+        if fancy in text:
+            text = text.replace(fancy, plain)
+    return text
 
 
 def word_starts(text: str) -> list[int]:
@@ -85,8 +90,9 @@ def sentence_starts(text: str) -> list[int]:
     for m in _END.finditer(text):
         end = m.end()
         if m.group().startswith("."):
-            before = text[: m.start()].rsplit(None, 1)
-            last = before[-1].lower().strip("\"'“‘(") if before else ""
+            # The word before the period, found without copying the text before it.
+            cut = max(text.rfind(" ", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
+            last = text[cut : m.start()].lower().strip("\"'“‘(")
             if last in _ABBREVIATIONS or len(last) == 1 or "." in last:
                 continue
         nxt = end

@@ -19,6 +19,10 @@ class TermError(ValueError):
     """A term cannot be compiled; the message says why."""
 
 
+# One term's pattern needs little; RE2 falls back to a slower engine rather than fail.
+SINGLE_MAX_MEM = 1 << 20
+
+
 def _options(max_mem: int = 64 << 20) -> re2.Options:
     options = re2.Options()
     options.log_errors = False
@@ -81,6 +85,10 @@ class Rule:
     required: tuple[frozenset[int], ...] = ()
     # Terms whose modality decides the match (all positive terms when no clause is a trigger).
     triggers: frozenset[int] = frozenset()
+    # Term ids by object identity: hashing a frozen dataclass on every lookup was a hot spot.
+    tid_of: dict[int, int] = field(default_factory=dict)
+    # For each clause (by identity): the term ids among its ``any`` items, checked as one set.
+    any_terms: dict[int, frozenset[int]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -163,6 +171,8 @@ class RuleSet:
     _regex_set: re2.Set | None = field(default=None, repr=False)
     _regex_ids: list[int] = field(default_factory=list, repr=False)
     _single: list[re2._Regexp | None] = field(default_factory=list, repr=False)
+    # Single-word, case-insensitive terms: (word, is_prefix); found with str.find, not RE2.
+    simple: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)
 
     def detect(self, text: str) -> list[int]:
         """Return the ids of the terms that may occur in ``text`` (``spans`` confirms them)."""
@@ -175,12 +185,20 @@ class RuleSet:
                 found.update(self._regex_ids[i] for i in hits)
         return sorted(found)
 
-    def spans(self, term_id: int, text: str) -> list[tuple[int, int]]:
-        """Return the (start, end) of every occurrence of one term in ``text``."""
+    def spans(self, term_id: int, text: str, lowered: str | None = None) -> list[tuple[int, int]]:
+        """Return the (start, end) of every occurrence of one term in ``text``.
+
+        ``lowered`` is ``text.lower()`` when that keeps every offset; simple terms use it.
+        """
+        simple = self.simple.get(term_id)
+        if simple is not None and lowered is not None:
+            return _find_word(lowered, *simple)
         regex = self._single[term_id]
         if regex is None:
             # Compiled on first use: most terms of a large rule set never get this far.
-            regex = self._single[term_id] = re2.compile(self.patterns[term_id], _options())
+            regex = self._single[term_id] = re2.compile(
+                self.patterns[term_id], _options(SINGLE_MAX_MEM)
+            )
         out: list[tuple[int, int]] = []
         pos = 0
         while pos <= len(text):
@@ -191,6 +209,16 @@ class RuleSet:
             out.append((start, end))
             pos = end if end > pos else pos + 1
         return out
+
+
+def _any_terms(node: Clause | Term, tid_of: dict[int, int]) -> dict[int, frozenset[int]]:
+    out: dict[int, frozenset[int]] = {}
+    if isinstance(node, Term):
+        return out
+    out[id(node)] = frozenset(tid_of[id(c)] for c in node.any if isinstance(c, Term))
+    for child in (*node.any, *node.all, *node.none):
+        out.update(_any_terms(child, tid_of))
+    return out
 
 
 def _list_terms(rules: list[Rule]) -> dict[str, dict[str, str]]:
@@ -236,11 +264,44 @@ def _required(node: Clause | Term, ids: dict[Term, int]) -> list[frozenset[int]]
     return groups
 
 
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _find_word(lowered: str, word: str, prefix: bool) -> list[tuple[int, int]]:
+    """Find a word (or a prefix) on word boundaries, as the RE2 pattern would."""
+    out: list[tuple[int, int]] = []
+    size = len(word)
+    start = lowered.find(word)
+    while start != -1:
+        end = start + size
+        if start == 0 or not _is_word_char(lowered[start - 1]):
+            if prefix:
+                while end < len(lowered) and _is_word_char(lowered[end]):
+                    end += 1
+                out.append((start, end))
+            elif end == len(lowered) or not _is_word_char(lowered[end]):
+                out.append((start, end))
+        start = lowered.find(word, start + 1)
+    return out
+
+
+def _simple(term: Term, case_sensitive: bool) -> tuple[str, bool] | None:
+    """Return (word, is_prefix) for a one-word, case-insensitive, all-letters term."""
+    if case_sensitive or term.is_regex or len(term.text.split()) != 1:
+        return None
+    word = term.text[:-1] if term.text.endswith("*") else term.text
+    if not word or not all(_is_word_char(c) for c in word) or word.lower() != word.casefold():
+        return None
+    return word.lower(), term.text.endswith("*")
+
+
 def compile_rules(specs: list[RuleSpec]) -> RuleSet:
     """Compile rule specs (already validated) into one RuleSet."""
     patterns: list[str] = []
     labels: list[str] = []
     keys: list[tuple[str, bool] | None] = []
+    simple: dict[int, tuple[str, bool]] = {}
     index: dict[str, int] = {}
     rules: list[Rule] = []
     by_term: dict[int, list[int]] = {}
@@ -256,6 +317,9 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
                 patterns.append(pattern)
                 labels.append(term.text)
                 keys.append(term_key(term))
+                quick = _simple(term, spec.fields.case_sensitive)
+                if quick is not None:
+                    simple[len(patterns) - 1] = quick
             tid = index[pattern]
             term_ids[term] = tid
             if not negated:
@@ -265,7 +329,11 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
                 by_term[tid].append(len(rules))
         required = tuple(_required(spec.match, term_ids))
         triggers = frozenset(term_ids[t] for t in _trigger_terms(spec.match)) or frozenset(positive)
-        rules.append(Rule(spec, term_ids, frozenset(positive), required, triggers))
+        tid_of = {id(term): term_ids[term] for term, _ in terms_of(spec.match)}
+        any_terms = _any_terms(spec.match, tid_of)
+        rules.append(
+            Rule(spec, term_ids, frozenset(positive), required, triggers, tid_of, any_terms)
+        )
     ruleset = RuleSet(
         rules=rules,
         patterns=patterns,
@@ -275,13 +343,15 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
         list_terms=_list_terms(rules),
     )
     ruleset._single = [None] * len(patterns)
+    ruleset.simple = simple
     regex_ids: list[int] = []
     for tid, key in enumerate(keys):
         ruleset._index.add(tid, key)
         if key is None:
             regex_ids.append(tid)
     if regex_ids:
-        max_mem = min(1 << 30, max(64 << 20, len(regex_ids) * (24 << 10)))
+        # Measured: a boundary-wrapped Unicode pattern needs about 140 KB in a Set.
+        max_mem = min(2 << 30, max(64 << 20, len(regex_ids) * (256 << 10)))
         compiled = re2.Set.SearchSet(_options(max_mem))
         for tid in regex_ids:
             compiled.Add(patterns[tid])

@@ -41,6 +41,7 @@ class Doc:
         self._candidates: dict[str, set[int]] = {}
         self._layout: dict[str, tuple[list[int], list[int]]] = {}
         self._cache: dict[int, list[Pos]] = {}
+        self._lowered: dict[str, str | None] = {}
         self.present: set[int] = set()
         for name in _FIELDS:
             if name not in fields:
@@ -64,7 +65,7 @@ class Doc:
             if tid not in self._candidates.get(name, ()):
                 continue
             text = self._folded[name]
-            for start, end in self.ruleset.spans(tid, text):
+            for start, end in self.ruleset.spans(tid, text, self._lowered_of(name, text)):
                 words, sentences = self._layout_of(name, text)
                 out.append(
                     Pos(
@@ -78,6 +79,13 @@ class Doc:
                 )
         self._cache[tid] = out
         return out
+
+    def _lowered_of(self, name: str, text: str) -> str | None:
+        # Lower-casing can change the length of a few characters; then offsets would shift.
+        if name not in self._lowered:
+            lowered = text.lower()
+            self._lowered[name] = lowered if len(lowered) == len(text) else None
+        return self._lowered[name]
 
     def folded(self, name: str) -> str:
         return self._folded.get(name) or fold_quotes(self.texts[name])
@@ -206,17 +214,24 @@ def _modality(rule: Rule, doc: Doc, ordered: list[Pos]) -> tuple[str, str, list[
     return modality.value, cue, group
 
 
-def evaluate(rule: Rule, node: Clause | Term, pool: list[Pos]) -> list[Pos] | None:
+def evaluate(
+    rule: Rule, node: Clause | Term, pool: list[Pos], present: set[int] | None = None
+) -> list[Pos] | None:
     """Return the evidence for ``node`` within ``pool``, or None when it does not hold."""
+    if present is None:
+        present = {p.term for p in pool}
     if isinstance(node, Term):
-        tid = rule.term_id(node)
-        found = [p for p in pool if p.term == tid]
-        return found or None
+        tid = rule.tid_of[id(node)]
+        if tid not in present:
+            return None
+        return [p for p in pool if p.term == tid]
     if node.same_sentence or node.near is not None:
         scopes: list[list[Pos]] = []
         if node.same_sentence:
-            for sentence in sorted({p.sentence for p in pool}):
-                scopes.append([p for p in pool if p.sentence == sentence])
+            by_sentence: dict[int, list[Pos]] = {}
+            for p in pool:
+                by_sentence.setdefault(p.sentence, []).append(p)
+            scopes = [by_sentence[k] for k in sorted(by_sentence)]
         else:
             width = node.near or 0
             for start in sorted({p.word for p in pool}):
@@ -230,25 +245,30 @@ def evaluate(rule: Rule, node: Clause | Term, pool: list[Pos]) -> list[Pos] | No
             scopes = narrowed
         evidence: list[Pos] = []
         for scope in scopes:
-            evidence += _logic(rule, node, scope) or []
+            evidence += _logic(rule, node, scope, {p.term for p in scope}) or []
         return evidence or None
-    return _logic(rule, node, pool)
+    return _logic(rule, node, pool, present)
 
 
-def _logic(rule: Rule, node: Clause, pool: list[Pos]) -> list[Pos] | None:
+def _logic(rule: Rule, node: Clause, pool: list[Pos], present: set[int]) -> list[Pos] | None:
     evidence: list[Pos] = []
     for child in node.none:
-        if evaluate(rule, child, pool):
+        if evaluate(rule, child, pool, present):
             return None
     for child in node.all:
-        found = evaluate(rule, child, pool)
+        found = evaluate(rule, child, pool, present)
         if not found:
             return None
         evidence += found
     if node.any:
-        matched = False
+        hits = rule.any_terms[id(node)] & present
+        matched = bool(hits)
+        if hits:
+            evidence += [p for p in pool if p.term in hits]
         for child in node.any:
-            found = evaluate(rule, child, pool)
+            if isinstance(child, Term):
+                continue  # covered by the set check above
+            found = evaluate(rule, child, pool, present)
             if found:
                 matched = True
                 evidence += found
