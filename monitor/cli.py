@@ -301,7 +301,7 @@ def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
                 + (f", last error: {row['last_error']}" if row["last_error"] else ""),
                 file=out,
             )
-        channels = Channels(dict(config.spec.channels))
+        channels = Channels(dict(config.spec.channels), base=config.path.resolve().parent)
         print("channels:", file=out)
         for name in channels.names:
             print(f"  {name}: {', '.join(channels.describe(name))}", file=out)

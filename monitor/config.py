@@ -49,13 +49,31 @@ class SourceSpec(Strict):
         return value
 
 
-class ChannelSpec(Strict):
-    """A named destination: one or more apprise URLs."""
+class DigestSpec(Strict):
+    """Collect a channel's alerts and send one summary per period."""
 
-    urls: list[str] = Field(min_length=1)
+    every: Duration = timedelta(hours=1)
+
+
+class RateLimitSpec(Strict):
+    """At most ``count`` alerts per ``per``; the overflow waits for the next digest."""
+
+    count: int = Field(ge=1, le=100_000)
+    per: Duration = timedelta(hours=1)
+
+
+class ChannelSpec(Strict):
+    """A named destination: one or more apprise URLs, or an apprise config file."""
+
+    urls: list[str] = Field(default_factory=list)
+    config: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    format: Literal["html", "markdown", "text", "short"] | None = None
     timeout: Duration = timedelta(seconds=20)
     # apprise waits 5.5 s between two messages to most services; None keeps that default.
     min_interval: Duration | None = None
+    digest: DigestSpec | None = None
+    rate_limit: RateLimitSpec | None = None
 
 
 class DeliverySpec(Strict):
@@ -104,6 +122,8 @@ class ConfigSpec(Strict):
     sources: list[SourceSpec] = Field(default_factory=list)
     channels: dict[str, ChannelSpec] = Field(default_factory=dict)
     default_channels: list[str] = Field(default_factory=lambda: [CONSOLE])
+    # Severity routes: rules without their own channels send by severity, else to the default.
+    routes: dict[Literal["info", "warning", "critical"], list[str]] = Field(default_factory=dict)
     delivery: DeliverySpec = DeliverySpec()
     fetch: FetchSpec = FetchSpec()
     health: HealthSpec = HealthSpec()
@@ -246,10 +266,17 @@ def _check_references(spec: ConfigSpec, located: Located) -> list[Problem]:
                     ("channels", name), f"channel name '{name}' must be a slug", key=True
                 )
             )
-    for key, wanted in (
+    for name, channel in spec.channels.items():
+        if not channel.urls and not channel.config:
+            problems.append(
+                located.problem(("channels", name), "a channel needs 'urls' or 'config'")
+            )
+    checks: list[tuple[PathKey, list[str]]] = [
         (("default_channels",), spec.default_channels),
         (("health", "channels"), spec.health.channels or []),
-    ):
+    ]
+    checks += [(("routes", severity), names) for severity, names in spec.routes.items()]
+    for key, wanted in checks:
         for i, name in enumerate(wanted):
             if name not in names:
                 problems.append(

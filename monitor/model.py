@@ -75,6 +75,8 @@ class EventState(enum.StrEnum):
 
 
 class AlertState(enum.StrEnum):
+    HELD = "held"
+    DIGESTED = "digested"
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
@@ -105,3 +107,4 @@ class Alert:
     created_at: datetime
     next_attempt_at: datetime
     last_error: str = ""
+    body_format: str = "text"

@@ -27,7 +27,7 @@ from monitor.model import Article, Match
 from monitor.rules.compile import RuleSet, compile_rules
 from monitor.rules.load import LoadedRules, load_rules
 from monitor.rules.match import match_article
-from monitor.rules.schema import RuleSpec
+from monitor.rules.schema import RuleFields, RuleSpec
 from monitor.sources.feed import FeedPoller
 from monitor.sources.fetch import redact_url
 from monitor.sources.seeds import read_seeds
@@ -113,7 +113,9 @@ def build_runtime(
     config: Config, store: Store, clock: Clock, console: TextIO | None = None
 ) -> Runtime:
     rules = Rules.load(config)
-    channels = Channels(dict(config.spec.channels), console=console)
+    channels = Channels(
+        dict(config.spec.channels), console=console, base=config.path.resolve().parent
+    )
     poller = FeedPoller(config.spec.fetch)
     rt = Runtime(config, store, rules, channels, clock, poller, started_at=clock.now())
     sync_config_sources(rt)
@@ -245,15 +247,49 @@ def notify(
         if kind == "update":
             kind = f"update-{int(event['updates']) + 1}"
             event_q.mark_notified(rt.store, notice.event_id, now, update=True)
-        channels = (fields.channels if fields else None) or rt.config.spec.default_channels
-        for channel in channels:
+        for channel in channels_for(rt, fields, severity):
+            held, not_before = _pacing(rt, channel, now)
             if (
                 alert_q.enqueue(
-                    rt.store, notice.event_id, channel, kind, rendered.title, rendered.body, now
+                    rt.store,
+                    notice.event_id,
+                    channel,
+                    kind,
+                    rendered.title,
+                    rendered.body,
+                    now,
+                    held=held,
+                    not_before=not_before,
+                    rule_id=rule_id,
+                    severity=severity,
                 )
                 and report is not None
             ):
                 report.alerts += 1
+
+
+def channels_for(rt: Runtime, fields: RuleFields | None, severity: str) -> list[str]:
+    """A rule's own channels, else the route for its severity, else the default channels."""
+    if fields is not None and fields.channels:
+        return list(fields.channels)
+    routes = {str(k): v for k, v in rt.config.spec.routes.items()}
+    return list(routes.get(severity) or rt.config.spec.default_channels)
+
+
+def _pacing(rt: Runtime, channel: str, now: datetime) -> tuple[bool, datetime | None]:
+    """Hold an alert for the channel's digest, or delay it past the channel's rate limit."""
+    spec = rt.config.spec.channels.get(channel)
+    if spec is None:
+        return False, None
+    if spec.digest is not None and spec.rate_limit is None:
+        return True, None
+    if spec.rate_limit is not None:
+        recent = alert_q.sent_recently(rt.store, channel, now - spec.rate_limit.per)
+        if recent >= spec.rate_limit.count:
+            if spec.digest is not None:
+                return True, None  # overflow goes into the next digest, never dropped
+            return False, now + spec.rate_limit.per
+    return False, None
 
 
 def _human(delta: timedelta | None) -> str:

@@ -84,7 +84,11 @@ class Reloader:
         for kept in rules.loaded.kept:
             log.error("%s is broken; its last good version stays in force", kept)
         if config.spec.channels != rt.config.spec.channels:
-            rt.channels = Channels(dict(config.spec.channels), console=rt.channels.console)
+            rt.channels = Channels(
+                dict(config.spec.channels),
+                console=rt.channels.console,
+                base=config.path.resolve().parent,
+            )
         if config.spec.fetch != rt.config.spec.fetch:
             # Polls in flight still use the old poller; it is closed at shutdown.
             self.retired.append(rt.poller)

@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -15,6 +16,34 @@ from monitor.config import CONSOLE, ChannelSpec, Config
 from monitor.errors import Problem
 
 log = logging.getLogger(__name__)
+
+EMAIL_SCHEMES = {"mailto", "mailtos"}
+CHAT_SCHEMES = {
+    "mmost",
+    "mmosts",
+    "slack",
+    "discord",
+    "matrix",
+    "matrixs",
+    "msteams",
+    "rocket",
+    "rockets",
+    "zulip",
+    "tgram",
+    "gchat",
+    "guilded",
+    "revolt",
+    "ryver",
+    "ryvers",
+    "wxteams",
+}
+PUSH_SCHEMES = {"ntfy", "ntfys", "pover", "gotify", "gotifys", "pbul", "bark", "barks", "join"}
+_FORMATS = {
+    "text": apprise.NotifyFormat.TEXT,
+    "short": apprise.NotifyFormat.TEXT,
+    "html": apprise.NotifyFormat.HTML,
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,12 @@ def check_channels(config: Config) -> list[Problem]:
     """Report every channel URL apprise does not understand, without echoing the URL."""
     problems: list[Problem] = []
     for name, spec in config.spec.channels.items():
+        if spec.config and not (config.path.resolve().parent / spec.config).is_file():
+            problems.append(
+                config.located.problem(
+                    ("channels", name, "config"), f"apprise config file not found: {spec.config}"
+                )
+            )
         for i, url in enumerate(spec.urls):
             if apprise.Apprise.instantiate(url) is None:
                 scheme = _scheme(url) or "(none)"
@@ -58,13 +93,28 @@ def check_channels(config: Config) -> list[Problem]:
 class Channels:
     """Send alerts to named channels; one apprise object per channel, built once."""
 
-    def __init__(self, specs: dict[str, ChannelSpec], console: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        specs: dict[str, ChannelSpec],
+        console: TextIO | None = None,
+        base: Path | None = None,
+    ) -> None:
         self._specs = specs
         self.console = console
         self._apprise: dict[str, Any] = {}
+        self._tags: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         for name, spec in specs.items():
             notifier = apprise.Apprise()
+            self._tags[name] = list(spec.tags)
+            if spec.config:
+                # Loaded from a file: apprise logs the raw text only for in-memory config.
+                loaded = apprise.AppriseConfig()
+                path = (base / spec.config) if base else Path(spec.config)
+                if loaded.add(str(path)):
+                    notifier.add(loaded)
+                else:
+                    log.error("channel %s: cannot load apprise config %s", name, path)
             for url in spec.urls:
                 if not notifier.add(_with_timeouts(url, spec.timeout.total_seconds())):
                     log.error(
@@ -88,7 +138,23 @@ class Channels:
             return []
         return [str(service.url(privacy=True)) for service in notifier]
 
-    def send(self, name: str, title: str, body: str) -> SendResult:
+    def format_of(self, name: str) -> str:
+        """The message format a channel gets: its own setting, else one suited to its service."""
+        spec = self._specs.get(name)
+        if spec is None:
+            return "text"
+        if spec.format:
+            return spec.format
+        schemes = {_scheme(url) for url in spec.urls}
+        if schemes and schemes <= EMAIL_SCHEMES:
+            return "html"
+        if schemes and schemes <= CHAT_SCHEMES:
+            return "markdown"
+        if schemes and schemes <= PUSH_SCHEMES:
+            return "short"
+        return "text"
+
+    def send(self, name: str, title: str, body: str, body_format: str = "text") -> SendResult:
         """Send one message; never raises for a delivery failure."""
         if name == CONSOLE and name not in self._apprise:
             return self._print(title, body)
@@ -99,7 +165,12 @@ class Channels:
             return SendResult(False, f"channel '{name}' has no usable URL")
         capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]
         with self._lock, capture as captured:
-            result = notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+            result = notifier.notify(
+                body=body,
+                title=title,
+                body_format=_FORMATS.get(body_format, apprise.NotifyFormat.TEXT),
+                tag=self._tags.get(name) or None,
+            )
         if bool(result):
             return SendResult(True)
         lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line]

@@ -84,7 +84,7 @@ def deliver_due(
         if not claimed:
             break
         for alert in claimed:
-            result = channels.send(alert.channel, alert.title, alert.body)
+            result = channels.send(alert.channel, alert.title, alert.body, alert.body_format)
             now = clock.now()
             outcome, retry_at = decide(alert, result.ok, policy, now, chance)
             error = result.error

@@ -11,16 +11,116 @@ from monitor.store.db import Store
 
 
 def enqueue(
-    store: Store, event_id: int, channel: str, kind: str, title: str, body: str, now: datetime
+    store: Store,
+    event_id: int | None,
+    channel: str,
+    kind: str,
+    title: str,
+    body: str,
+    now: datetime,
+    *,
+    body_format: str = "text",
+    held: bool = False,
+    not_before: datetime | None = None,
+    rule_id: str = "",
+    severity: str = "",
 ) -> int | None:
-    """Add an alert to the outbox; None when this Event already owes this Channel one."""
+    """Add an alert to the outbox; None when this Event already owes this Channel one.
+
+    A held alert waits for the channel's next digest instead of being sent on its own.
+    """
     cursor = store.execute(
-        "INSERT INTO alerts (event_id, channel, kind, title, body, state, created_at,"
-        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO alerts (event_id, channel, kind, title, body, body_format, state,"
+        " created_at, next_attempt_at, rule_id, severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (event_id, channel, kind) DO NOTHING",
-        (event_id, channel, kind, title, body, AlertState.PENDING, iso(now), iso(now)),
+        (
+            event_id,
+            channel,
+            kind,
+            title,
+            body,
+            body_format,
+            AlertState.HELD if held else AlertState.PENDING,
+            iso(now),
+            iso(not_before or now),
+            rule_id,
+            severity,
+        ),
     )
     return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
+
+
+def sent_recently(store: Store, channel: str, since: datetime) -> int:
+    """Count alerts a channel sent or will send on their own since a time (for rate limits)."""
+    return int(
+        store.scalar(
+            "SELECT count(*) FROM alerts WHERE channel = ? AND created_at >= ?"
+            " AND state NOT IN ('held', 'digested')",
+            (channel, iso(since)),
+        )
+        or 0
+    )
+
+
+def held(store: Store, channel: str) -> list[dict[str, Any]]:
+    return store.query(
+        "SELECT * FROM alerts WHERE channel = ? AND state = 'held' ORDER BY created_at DESC, id",
+        (channel,),
+    )
+
+
+def add_digest(
+    store: Store,
+    channel: str,
+    title: str,
+    body: str,
+    body_format: str,
+    members: list[int],
+    now: datetime,
+) -> int:
+    """Create one digest alert and mark its members as digested into it."""
+    cursor = store.execute(
+        "INSERT INTO alerts (event_id, channel, kind, title, body, body_format, state,"
+        " created_at, next_attempt_at) VALUES (NULL, ?, 'digest', ?, ?, ?, 'pending', ?, ?)",
+        (channel, title, body, body_format, iso(now), iso(now)),
+    )
+    digest_id = int(cursor.lastrowid or 0)
+    for alert_id in members:
+        store.execute(
+            "UPDATE alerts SET state = 'digested', digest_id = ? WHERE id = ? AND state = 'held'",
+            (digest_id, alert_id),
+        )
+    return digest_id
+
+
+def last_digest_at(store: Store, channel: str) -> str | None:
+    value = store.scalar(
+        "SELECT max(created_at) FROM alerts WHERE channel = ? AND kind = 'digest'", (channel,)
+    )
+    return str(value) if value else None
+
+
+def requeue(store: Store, alert_id: int, now: datetime) -> bool:
+    """Send a dead or failed alert again: attempts start over."""
+    cursor = store.execute(
+        "UPDATE alerts SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+        " lease_until = NULL WHERE id = ? AND state IN ('dead', 'retry', 'pending')",
+        (iso(now), alert_id),
+    )
+    return cursor.rowcount == 1
+
+
+def requeue_dead(store: Store, now: datetime) -> int:
+    cursor = store.execute(
+        "UPDATE alerts SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+        " lease_until = NULL WHERE state = 'dead'",
+        (iso(now),),
+    )
+    return cursor.rowcount
+
+
+def get_alert(store: Store, alert_id: int) -> dict[str, Any] | None:
+    return store.one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
 
 
 def claim_due(
@@ -90,7 +190,8 @@ def count_by_state(store: Store) -> dict[str, int]:
 def _alert(row: dict[str, Any]) -> Alert:
     return Alert(
         id=int(row["id"]),
-        event_id=int(row["event_id"]),
+        event_id=int(row["event_id"] or 0),
+        body_format=str(row["body_format"]),
         channel=str(row["channel"]),
         kind=str(row["kind"]),
         title=str(row["title"]),

@@ -156,3 +156,44 @@ def modality_stories_thresholds(db: Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN last_notified_at TEXT")
     db.execute("ALTER TABLE events ADD COLUMN notified_sources INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE events ADD COLUMN notified_stories INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations(name="0004_alert_formats_and_digests")
+def alert_formats_and_digests(db: Database) -> None:
+    # A digest is an alert about many Events, so event_id becomes optional: SQLite cannot
+    # relax a NOT NULL column in place, so the table is rebuilt with its rows.
+    db.execute(
+        """
+        CREATE TABLE alerts_new (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER REFERENCES events(id),
+            channel TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            body_format TEXT NOT NULL DEFAULT 'text',
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,
+            lease_owner TEXT,
+            sent_at TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            digest_id INTEGER REFERENCES alerts_new(id),
+            rule_id TEXT NOT NULL DEFAULT '',
+            severity TEXT NOT NULL DEFAULT '',
+            UNIQUE (event_id, channel, kind)
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO alerts_new (id, event_id, channel, kind, title, body, state, attempts,"
+        " created_at, next_attempt_at, lease_until, lease_owner, sent_at, last_error)"
+        " SELECT id, event_id, channel, kind, title, body, state, attempts, created_at,"
+        " next_attempt_at, lease_until, lease_owner, sent_at, last_error FROM alerts"
+    )
+    db.execute("DROP TABLE alerts")
+    db.execute("ALTER TABLE alerts_new RENAME TO alerts")
+    db.execute("CREATE INDEX alerts_due ON alerts(state, next_attempt_at)")
+    db.execute("CREATE INDEX alerts_channel ON alerts(channel, created_at)")
