@@ -18,6 +18,7 @@ from monitor.config import Config, load_config, resolve_path
 from monitor.errors import ConfigError, MonitorError, Problem, display_path
 from monitor.model import Article
 from monitor.rules.match import match_article
+from monitor.secrets import MaskFilter, mask
 from monitor.sources.fetch import redact_url
 from monitor.sources.manage import add_source, export_opml, import_opml
 from monitor.sources.seeds import parse_seed
@@ -64,6 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--every", help="poll interval for the imported feeds")
     exp = actions.add_parser("export", help="print the configured feeds as OPML")
     exp.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    alerts = sub.add_parser("alerts", help="list the outbox; retry alerts; test a channel")
+    alerts.add_argument(
+        "--state",
+        action="append",
+        choices=["held", "digested", "pending", "sending", "sent", "retry", "dead"],
+        help="only alerts in this state (repeatable)",
+    )
+    alerts.add_argument("--failed", action="store_true", help="only retry and dead alerts")
+    alerts.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    alert_actions = alerts.add_subparsers(dest="action", metavar="ACTION")
+    alert_actions.add_parser("list", help="list alerts with state, attempts and last error")
+    retry = alert_actions.add_parser("retry", help="requeue an alert, or every dead alert")
+    retry.add_argument("alert_id", nargs="?", type=int, metavar="ID")
+    retry.add_argument("--dead", action="store_true", help="requeue every dead alert")
+    test_channel = alert_actions.add_parser(
+        "test", help="send a test message to a channel now and say whether it arrived"
+    )
+    test_channel.add_argument("channel")
     rules = sub.add_parser("rules", help="test rules on stored or labeled articles; explain")
     rule_actions = rules.add_subparsers(dest="action", metavar="ACTION", required=True)
     test = rule_actions.add_parser(
@@ -99,6 +118,7 @@ def main(
         "events": cmd_events,
         "sources": cmd_sources,
         "rules": cmd_rules,
+        "alerts": cmd_alerts,
     }
     try:
         return commands[args.command](args, clock or SystemClock(), stdout, stderr)
@@ -108,7 +128,7 @@ def main(
         print(f"{len(exc.problems)} problem(s) found", file=stderr)
         return 1
     except MonitorError as exc:
-        print(f"news-monitor: error: {exc}", file=stderr)
+        print(f"news-monitor: error: {mask(str(exc))}", file=stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -117,6 +137,7 @@ def main(
 def _setup_logging(level: str, stream: TextIO) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -125,8 +146,9 @@ def _setup_logging(level: str, stream: TextIO) -> None:
     # apprise logs raw configuration text at DEBUG; keep it at INFO or above.
     logging.getLogger("apprise").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # httpx logs one INFO line per request: too much for a thousand feeds.
-    for name in ("httpx", "httpcore"):
+    # httpx logs one INFO line per request: too much for a thousand feeds; urllib3 (under
+    # apprise) logs request paths at DEBUG, and chat webhooks carry their token in the path.
+    for name in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
@@ -348,6 +370,64 @@ def cmd_sources(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO
         _print_sources(config, store, clock.now(), out)
     finally:
         store.close()
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    config = _load(args)
+    now = clock.now()
+    if args.action == "test":
+        channels = Channels(dict(config.spec.channels), console=out, base=config.path.parent)
+        if args.channel not in channels.names:
+            raise MonitorError(
+                f"unknown channel '{args.channel}' (configured: {', '.join(channels.names)})"
+            )
+        where = ", ".join(channels.describe(args.channel))
+        result = channels.send(
+            args.channel,
+            "news-monitor test message",
+            f"This is a test message from news-monitor, sent at {now:%Y-%m-%d %H:%M:%S} UTC.",
+        )
+        if result.ok:
+            print(f"sent: the test message was accepted by {args.channel} ({where})", file=out)
+            return 0
+        print(f"FAILED: {args.channel} ({where}) did not accept it: {result.error}", file=out)
+        return 1
+    store = _open_existing(config, out)
+    if store is None:
+        return 0
+    try:
+        if args.action == "retry":
+            if args.dead:
+                count = alert_q.requeue_dead(store, now)
+                print(f"requeued {count} dead alert(s)", file=out)
+                return 0
+            if args.alert_id is None:
+                raise MonitorError("give an alert id, or --dead")
+            if not alert_q.requeue(store, args.alert_id, now):
+                row = alert_q.get_alert(store, args.alert_id)
+                state = row["state"] if row else "not found"
+                raise MonitorError(f"alert {args.alert_id} cannot be requeued ({state})")
+            print(f"requeued alert {args.alert_id}", file=out)
+            return 0
+        states = tuple(args.state or ()) + (("retry", "dead") if args.failed else ())
+        rows = alert_q.list_alerts(store, states, limit=args.limit)
+    finally:
+        store.close()
+    if not rows:
+        print("no alerts", file=out)
+        return 0
+    for row in rows:
+        print(
+            f"{row['id']:>5} {row['state']:<9} {row['channel']:<12} attempts {row['attempts']}"
+            f"  created {row['created_at']}"
+            + (f"  sent {row['sent_at']}" if row["sent_at"] else "")
+            + (f"  next {_when(row['next_attempt_at'], now)}" if row["state"] == "retry" else ""),
+            file=out,
+        )
+        print(f"      {row['title']}", file=out)
+        if row["last_error"]:
+            print(f"      last error: {row['last_error']}", file=out)
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from monitor import secrets
 from monitor.clock import parse_duration
 from monitor.errors import ConfigError, Problem, display_path
 from monitor.validate import did_you_mean, validate
@@ -172,6 +173,7 @@ def substitute_env(
         def replace(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
+                secrets.register(env[name])
                 return env[name]
             if default is not None:
                 return default

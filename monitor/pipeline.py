@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from monitor import events, health, schedule
 from monitor.alerts.channels import Channels
 from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
+from monitor.alerts.digest import build_digests
 from monitor.alerts.render import (
     render_close,
     render_flatline,
@@ -536,6 +537,8 @@ def close_expired_events(rt: Runtime) -> None:
 
 
 def deliver(rt: Runtime) -> DeliveryReport:
+    """Build due digests, then send every alert that is due."""
+    build_digests(rt.store, dict(rt.config.spec.channels), rt.clock.now())
     return deliver_due(rt.store, rt.channels, rt.clock, rt.policy, rng=rt.rng)
 
 

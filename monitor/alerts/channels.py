@@ -14,6 +14,7 @@ import apprise
 
 from monitor.config import CONSOLE, ChannelSpec, Config
 from monitor.errors import Problem
+from monitor.secrets import mask
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class Channels:
             return SendResult(True)
         lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line]
         reason = "; ".join(dict.fromkeys(lines[-3:])) or f"apprise reported {result.status}"
+        reason = mask(reason)
         ambiguous = bool(getattr(result, "timeout_count", 0))
         return SendResult(False, reason, ambiguous=ambiguous)
 
