@@ -198,3 +198,28 @@ def test_a_planted_password_appears_in_no_output(
     assert "failed" in everything.lower()  # the sends really failed and were reported
     assert canary_hook not in everything
     assert canary_pass not in everything
+
+
+def test_receivers_can_deduplicate_and_emails_thread_by_event(
+    tmp_path: Path, clock: FakeClock, smtp: tuple[SmtpSink, int], httpserver: HTTPServer
+) -> None:
+    sink, port = smtp
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    config = project(
+        tmp_path,
+        f"channels:\n"
+        f"  mail: {{urls: ['mailto://127.0.0.1:{port}?from=m@example.com&to=d@example.com']}}\n"
+        f"  hook: {{urls: ['json://127.0.0.1:{httpserver.port}/hook']}}\n"
+        "default_channels: [mail, hook]\n",
+    )
+    assert run(config, clock, "run", "--once")[0] == 0
+    conn = sqlite3.connect(tmp_path / "m.db")
+    rows = conn.execute("SELECT id, event_id, channel FROM alerts ORDER BY id").fetchall()
+    conn.close()
+    hook_ids = {str(i) for i, _, channel in rows if channel == "hook"}
+    assert {req.headers["X-News-Monitor-Alert"] for req, _ in httpserver.log} == hook_ids
+    assert {str(req.get_json()["alert_id"]) for req, _ in httpserver.log} == hook_ids
+    events = {f"<event-{e}@news-monitor>" for _, e, channel in rows if channel == "mail"}
+    assert {str(m["References"]) for m in sink.messages} == events
+    assert {str(m["In-Reply-To"]) for m in sink.messages} == events
+    assert all(len(m.get_all("Message-ID") or []) == 1 for m in sink.messages)

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import apprise
 
@@ -38,6 +38,7 @@ CHAT_SCHEMES = {
     "ryvers",
     "wxteams",
 }
+WEBHOOK_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
 PUSH_SCHEMES = {"ntfy", "ntfys", "pover", "gotify", "gotifys", "pbul", "bark", "barks", "join"}
 _FORMATS = {
     "text": apprise.NotifyFormat.TEXT,
@@ -104,6 +105,7 @@ class Channels:
         self.console = console
         self._apprise: dict[str, Any] = {}
         self._tags: dict[str, list[str]] = {}
+        self._urls: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         for name, spec in specs.items():
             notifier = apprise.Apprise()
@@ -116,6 +118,7 @@ class Channels:
                     notifier.add(loaded)
                 else:
                     log.error("channel %s: cannot load apprise config %s", name, path)
+            self._urls[name] = [_with_timeouts(u, spec.timeout.total_seconds()) for u in spec.urls]
             for url in spec.urls:
                 if not notifier.add(_with_timeouts(url, spec.timeout.total_seconds())):
                     log.error(
@@ -155,13 +158,29 @@ class Channels:
             return "short"
         return "text"
 
-    def send(self, name: str, title: str, body: str, body_format: str = "text") -> SendResult:
-        """Send one message; never raises for a delivery failure."""
+    def send(
+        self,
+        name: str,
+        title: str,
+        body: str,
+        body_format: str = "text",
+        *,
+        alert_id: int | None = None,
+        thread: str | None = None,
+    ) -> SendResult:
+        """Send one message; never raises for a delivery failure.
+
+        With ``alert_id``, webhooks get an ``X-News-Monitor-Alert`` header (JSON ones also an
+        ``alert_id`` field) so receivers can drop a redelivery; with ``thread``, emails carry
+        ``References``/``In-Reply-To`` so an Event's messages thread together.
+        """
         if name == CONSOLE and name not in self._apprise:
             return self._print(title, body)
         notifier = self._apprise.get(name)
         if notifier is None:
             return SendResult(False, f"channel '{name}' is not configured")
+        if (alert_id is not None or thread) and self._urls.get(name):
+            notifier = self._per_message(name, alert_id, thread)
         if len(notifier) == 0:
             return SendResult(False, f"channel '{name}' has no usable URL")
         capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]
@@ -179,6 +198,31 @@ class Channels:
         reason = mask(reason)
         ambiguous = bool(getattr(result, "timeout_count", 0))
         return SendResult(False, reason, ambiguous=ambiguous)
+
+    def _per_message(self, name: str, alert_id: int | None, thread: str | None) -> Any:
+        notifier = apprise.Apprise()
+        for url in self._urls[name]:
+            scheme = _scheme(url)
+            extra: dict[str, str] = {}
+            if alert_id is not None and scheme in WEBHOOK_SCHEMES:
+                extra["+X-News-Monitor-Alert"] = str(alert_id)
+                if scheme in ("json", "jsons"):
+                    extra[":alert_id"] = str(alert_id)
+            if thread and scheme in EMAIL_SCHEMES:
+                reference = f"<{thread}@news-monitor>"
+                extra["+References"] = reference
+                extra["+In-Reply-To"] = reference
+                if alert_id is not None:
+                    extra["+X-News-Monitor-Alert"] = str(alert_id)
+            joined = "&".join(
+                f"{quote(k, safe='+:')}={quote(v, safe='')}" for k, v in extra.items()
+            )
+            notifier.add(url + (("&" if "?" in url else "?") + joined if joined else ""))
+        spec = self._specs.get(name)
+        if spec is not None and spec.min_interval is not None:
+            for service in notifier:
+                service.request_rate_per_sec = spec.min_interval.total_seconds()
+        return notifier
 
     def _print(self, title: str, body: str) -> SendResult:
         stream = self.console or sys.stdout

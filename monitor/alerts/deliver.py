@@ -84,7 +84,14 @@ def deliver_due(
         if not claimed:
             break
         for alert in claimed:
-            result = channels.send(alert.channel, alert.title, alert.body, alert.body_format)
+            result = channels.send(
+                alert.channel,
+                alert.title,
+                alert.body,
+                alert.body_format,
+                alert_id=alert.id,
+                thread=f"event-{alert.event_id}" if alert.event_id else None,
+            )
             now = clock.now()
             outcome, retry_at = decide(alert, result.ok, policy, now, chance)
             error = result.error
