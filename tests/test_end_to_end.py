@@ -226,3 +226,15 @@ def test_unknown_channel_url_is_reported_without_the_url(tmp_path: Path, clock: 
         "channels.chat.urls[0]: not a notification URL apprise understands (scheme 'nosuch')" in err
     )
     assert "CANARY_TOKEN_1234" not in out + err
+
+
+def test_json_log_lines(tmp_path: Path, clock: FakeClock) -> None:
+    import json
+
+    config = project_copy(tmp_path)
+    code, _, err = run(config, clock, "--log-format", "json", "run", "--once")
+    assert code == 0
+    entries = [json.loads(line) for line in err.splitlines()]
+    assert entries
+    assert {"time", "level", "logger", "message"} <= set(entries[0])
+    assert any(e["message"].startswith("cycle done:") for e in entries)
