@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit bench bench-quick clean
+.PHONY: run test test-reliability lint types unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ types: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
+
+## test-reliability: the slow battery (repeated kill -9, storms), behind a pytest marker
+test-reliability: $(STAMP)
+	$(BIN)/pytest -q -m reliability
 
 ## bench: speed and memory benchmarks; prints a table, writes bench/results/all.json
 bench: $(STAMP)

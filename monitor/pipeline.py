@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from monitor import events, health, schedule
+from monitor import crashpoints, events, health, schedule
 from monitor.alerts.channels import Channels
 from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
 from monitor.alerts.digest import build_digests
@@ -427,6 +427,7 @@ def commit(rt: Runtime, fetched: Fetched) -> PollReport:
             health.after_poll(rt.store, rt.config.spec.health, health_channels(rt), spec.id, now)
         log.warning("source %s: poll failed (%d in a row): %s", spec.id, failures, report.error)
         return report
+    crashpoints.reach("after_fetch")
     with rt.store.transaction():
         report.ingest = ingest(rt, fetched.articles, now)
         interval = schedule.next_interval(
@@ -459,6 +460,8 @@ def commit(rt: Runtime, fetched: Fetched) -> PollReport:
             now,
             new_items=report.ingest.new,
         )
+        crashpoints.reach("in_tx_before_commit")
+    crashpoints.reach("after_commit")
     if fetched.new_url:
         log.info(
             "source %s moved permanently to %s; update its url in the config",

@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor import crashpoints
 from monitor.alerts.channels import Channels
 from monitor.clock import Clock
 from monitor.model import Alert, Outcome
@@ -92,6 +93,8 @@ def deliver_due(
                 alert_id=alert.id,
                 thread=f"event-{alert.event_id}" if alert.event_id else None,
             )
+            if result.ok:
+                crashpoints.reach("after_send_before_mark")
             now = clock.now()
             outcome, retry_at = decide(alert, result.ok, policy, now, chance)
             error = result.error
