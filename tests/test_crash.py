@@ -1,4 +1,4 @@
-"""Crash harness: kill the process at named points and at random moments; nothing is lost or doubled."""
+"""Crash harness: kill the process at named points and at random moments; nothing is lost."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def invariants(db: Path) -> dict[str, int]:
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         dup_articles = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM articles GROUP BY source_id, guid HAVING count(*) > 1)"
+            "SELECT count(*) FROM (SELECT 1 FROM articles GROUP BY source_id, guid"
+            " HAVING count(*) > 1)"
         ).fetchone()[0]
         dup_matches = conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM matches GROUP BY rule_id, article_id"
