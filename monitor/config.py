@@ -115,11 +115,23 @@ class HealthSpec(Strict):
     silent_min: Duration = timedelta(hours=6)
 
 
+class HttpSpec(Strict):
+    """The read-only dashboard, JSON API, /metrics and /healthz served by the daemon."""
+
+    listen: str = "127.0.0.1:8765"
+    # Name of an environment variable holding the access token (required off loopback).
+    token_env: str | None = None
+    # /healthz turns unhealthy when no cycle completed for this long.
+    max_cycle_age: Duration = timedelta(minutes=15)
+
+
 class ConfigSpec(Strict):
     """What users may write in ``config/monitor.yaml``."""
 
     database: str = "../data/news-monitor.db"
     rules: str = "../rules"
+    # Alert template overrides (open.html.j2, rules/<rule>/open.text.j2, ...); may be absent.
+    templates: str = "templates"
     sources: list[SourceSpec] = Field(default_factory=list)
     channels: dict[str, ChannelSpec] = Field(default_factory=dict)
     default_channels: list[str] = Field(default_factory=lambda: [CONSOLE])
@@ -128,6 +140,7 @@ class ConfigSpec(Strict):
     delivery: DeliverySpec = DeliverySpec()
     fetch: FetchSpec = FetchSpec()
     health: HealthSpec = HealthSpec()
+    http: HttpSpec | Literal[False] = HttpSpec()
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,7 @@ class Config:
     spec: ConfigSpec
     database: Path
     rules_dir: Path
+    templates_dir: Path
     source_paths: dict[str, Path]
     located: Located
 
@@ -224,6 +238,7 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
         spec=spec,
         database=(base / spec.database).resolve(),
         rules_dir=(base / spec.rules).resolve(),
+        templates_dir=(base / spec.templates).resolve(),
         source_paths=source_paths,
         located=located,
     )

@@ -8,22 +8,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from monitor import crashpoints, events, health, schedule
 from monitor.alerts.channels import Channels
 from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
 from monitor.alerts.digest import build_digests
-from monitor.alerts.render import (
-    render_close,
-    render_flatline,
-    render_open,
-    render_update,
-)
+from monitor.alerts.render import render_flatline
+from monitor.alerts.templates import Format, TemplateSet, build_context
 from monitor.clock import Clock, parse_iso
 from monitor.config import Config, SourceSpec
-from monitor.errors import FetchError
+from monitor.errors import DeliveryError, FetchError
 from monitor.model import Article, Match
 from monitor.rules.compile import RuleSet, compile_rules
 from monitor.rules.load import LoadedRules, load_rules
@@ -93,6 +89,7 @@ class Runtime:
     poller: FeedPoller
     rng: random.Random = field(default_factory=random.Random)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    templates: TemplateSet = field(default_factory=lambda: TemplateSet.defaults())
 
     @property
     def policy(self) -> RetryPolicy:
@@ -118,7 +115,12 @@ def build_runtime(
         dict(config.spec.channels), console=console, base=config.path.resolve().parent
     )
     poller = FeedPoller(config.spec.fetch)
-    rt = Runtime(config, store, rules, channels, clock, poller, started_at=clock.now())
+    templates, problems = TemplateSet.load(config.templates_dir)
+    for problem in problems:
+        log.error("template problem: %s", problem)
+    rt = Runtime(
+        config, store, rules, channels, clock, poller, started_at=clock.now(), templates=templates
+    )
     sync_config_sources(rt)
     return rt
 
@@ -212,7 +214,7 @@ def notify(
     now: datetime,
     report: IngestReport | None = None,
 ) -> None:
-    """Render and enqueue the alerts owed for Event transitions."""
+    """Render (per channel format) and enqueue the alerts owed for Event transitions."""
     for notice in notices:
         event = event_q.get_event(rt.store, notice.event_id)
         if event is None:
@@ -220,35 +222,14 @@ def notify(
         rule_id = str(event["rule_id"])
         rule = rt.rules.specs.get(rule_id)
         fields = rule.fields if rule else None
-        name = fields.name if fields else rule_id
         severity = str(event["severity"])
-        if notice.transition == "open" and event["key"] == "flatline" and fields is not None:
-            rendered = render_flatline(
-                rule_id=rule_id, rule_name=name, severity=severity, quiet=_human(fields.flatline)
-            )
-        elif notice.transition == "open" and article is not None and match is not None:
-            rendered = render_open(
-                rule_id=rule_id,
-                rule_name=name,
-                severity=severity,
-                event_id=notice.event_id,
-                article=article,
-                match=match,
-            )
-        elif notice.transition == "update" and article is not None:
-            rendered = render_update(
-                rule_id=rule_id, rule_name=name, severity=severity, event=event, article=article
-            )
-        else:
-            quiet = _human(fields.window) if fields else "a quiet window"
-            rendered = render_close(
-                rule_id=rule_id, rule_name=name, severity=severity, event=event, quiet=quiet
-            )
         kind = notice.transition
         if kind == "update":
             kind = f"update-{int(event['updates']) + 1}"
-            event_q.mark_notified(rt.store, notice.event_id, now, update=True)
         for channel in channels_for(rt, fields, severity):
+            title, body, body_format = render_for(
+                rt, notice, event, fields, channel, article, match, now
+            )
             held, not_before = _pacing(rt, channel, now)
             if (
                 alert_q.enqueue(
@@ -256,9 +237,10 @@ def notify(
                     notice.event_id,
                     channel,
                     kind,
-                    rendered.title,
-                    rendered.body,
+                    title,
+                    body,
                     now,
+                    body_format=body_format,
                     held=held,
                     not_before=not_before,
                     rule_id=rule_id,
@@ -267,6 +249,52 @@ def notify(
                 and report is not None
             ):
                 report.alerts += 1
+        if notice.transition == "update":
+            event_q.mark_notified(rt.store, notice.event_id, now, update=True)
+
+
+def render_for(
+    rt: Runtime,
+    notice: events.Notice,
+    event: dict[str, Any],
+    fields: RuleFields | None,
+    channel: str,
+    article: Article | None,
+    match: Match | None,
+    now: datetime,
+) -> tuple[str, str, str]:
+    """Render one alert for one channel's format: (title, body, apprise body format)."""
+    rule_id = str(event["rule_id"])
+    name = fields.name if fields and fields.name else rule_id
+    severity = str(event["severity"])
+    if notice.transition == "open" and event["key"] == "flatline" and fields is not None:
+        flat = render_flatline(
+            rule_id=rule_id, rule_name=name, severity=severity, quiet=_human(fields.flatline)
+        )
+        return flat.title, flat.body, "text"
+    fmt = Format(rt.channels.format_of(channel))
+    context = build_context(
+        notice.transition,
+        event=event,
+        rule_name=name,
+        severity=severity,
+        description=fields.description if fields else "",
+        articles=[(article, match)] if article is not None else [],
+        quiet=_human(fields.window) if fields else "",
+        channel=channel,
+        now=now,
+    )
+    try:
+        message = rt.templates.render(
+            notice.transition, fmt, context, rule_id=rule_id, channel=channel
+        )
+    except DeliveryError as exc:
+        # A broken template must not lose the alert: fall back to the built-in text.
+        log.error("template for %s on %s failed, sending plain text: %s", rule_id, channel, exc)
+        fallback = build_context(notice.transition, event=event, rule_name=name, severity=severity)
+        message = TemplateSet.defaults().render(notice.transition, Format.TEXT, fallback)
+    body_format = {Format.HTML: "html", Format.MARKDOWN: "markdown"}.get(message.format, "text")
+    return message.title, message.body, body_format
 
 
 def channels_for(rt: Runtime, fields: RuleFields | None, severity: str) -> list[str]:

@@ -51,7 +51,7 @@ def test_every_problem_is_listed_sorted_with_hints(tmp_path: Path) -> None:
     got = problems_of(path)
     assert got == sorted(got, key=lambda s: (s.split(":")[0], int(s.split(":")[1])))
     text = "\n".join(got)
-    assert "1:1: unknown key 'databse' (allowed: database, rules, sources" in text
+    assert "1:1: unknown key 'databse' (allowed: database, rules, templates, sources" in text
     assert "did you mean 'database'?" in text
     assert "sources[1].every: invalid duration 'soon'" in text
     assert "sources[2].id: String should match pattern" in text

@@ -50,8 +50,12 @@ def test_shipped_defaults_print_three_alerts_then_none(tmp_path: Path, clock: Fa
     assert code == 0, err
     assert out.count("=== ALERT ") == 3
     for rule in ("missile-launch", "un-sanctions-vote", "oil-embargo"):
-        assert f"Rule: {rule}" in out
-    assert "Snippet: " in out and "Matched: " in out and "Source: seeds" in out
+        assert f"Rule: {rule} (" in out
+    # Title, source and link, matched terms, and the snippet with the matched words marked.
+    assert "\nForeign Minister Taro Kono asked his Chinese counterpart" in out
+    assert "\nseeds, 2026-03-01 12:00 UTC\n(no link)\n" in out
+    assert "Matched: launch, ballistic, missile" in out
+    assert "North Korea’s *launch* of a *ballistic* *missile* over Japan" in out
     db = tmp_path / "data" / "news-monitor.db"
     assert counts(db) == {"articles": 2, "matches": 6, "events": 3, "alerts": 3}
     clock.advance(timedelta(minutes=5))

@@ -1,0 +1,1 @@
+"""Packaged default alert templates (package data read by monitor.alerts.templates)."""
