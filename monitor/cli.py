@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from monitor import __version__
 from monitor.alerts.channels import Channels, check_channels
+from monitor.alerts.templates import TemplateSet
 from monitor.clock import Clock, SystemClock, parse_duration, parse_iso
 from monitor.config import Config, load_config, resolve_path
 from monitor.errors import ConfigError, MonitorError, Problem, display_path
@@ -196,6 +197,8 @@ def cmd_check(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) 
     problems += check_channels(config)
     rules = Rules.load(config)
     problems += rules.loaded.problems
+    templates, template_problems = TemplateSet.load(config.templates_dir)
+    problems += template_problems or templates.check()
     if problems:
         raise ConfigError(problems)
     print(

@@ -242,3 +242,14 @@ def test_json_log_lines(tmp_path: Path, clock: FakeClock) -> None:
     assert entries
     assert {"time", "level", "logger", "message"} <= set(entries[0])
     assert any(e["message"].startswith("cycle done:") for e in entries)
+
+
+def test_check_reports_template_errors_with_file_and_line(tmp_path: Path, clock: FakeClock) -> None:
+    config = project_copy(tmp_path)
+    templates = tmp_path / "config" / "templates"
+    templates.mkdir()
+    (templates / "open.text.j2").write_text("Hello {{ rule.nmae }}\n", encoding="utf-8")
+    code, _, err = run(config, clock, "check")
+    assert code == 1
+    assert "config/templates/open.text.j2:1:15: " in err
+    assert "has no attribute 'nmae'" in err
