@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from monitor.store import events as event_q
 from monitor.store import sources as source_q
 from monitor.store import state as state_q
 from monitor.store.db import DaemonLock
+from monitor.web import CycleProbe, WebServer, check_listen
 
 log = logging.getLogger("monitor")
 
@@ -236,7 +238,32 @@ def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) ->
                         report.delivery.dead,
                     )
                     return 0
-                Daemon(rt, clock).run()
+                http = config.spec.http
+                if http is False:
+                    Daemon(rt, clock).run()
+                    return 0
+                token = os.environ.get(http.token_env, "") if http.token_env else ""
+                if http.token_env and not token:
+                    raise MonitorError(
+                        f"http.token_env names '{http.token_env}', but it is not set"
+                    )
+                check_listen(http.listen, token or None)
+                daemon = Daemon(rt, clock)
+                daemon.probe = CycleProbe(daemon.alive, max_cycle_age=http.max_cycle_age)
+                web = WebServer(
+                    config.database,
+                    http.listen,
+                    token or None,
+                    clock=clock,
+                    health=daemon.probe,
+                    metrics=rt.metrics,
+                )
+                web.start()
+                log.info("dashboard on %s", web.url)
+                try:
+                    daemon.run()
+                finally:
+                    web.stop()
                 return 0
             finally:
                 rt.close()

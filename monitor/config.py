@@ -13,8 +13,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from monitor import secrets
 from monitor.clock import parse_duration
-from monitor.errors import ConfigError, Problem, display_path
+from monitor.errors import ConfigError, MonitorError, Problem, display_path
 from monitor.validate import did_you_mean, validate
+from monitor.web.access import is_loopback, parse_listen
 from monitor.yamlsrc import Located, PathKey, load_file
 
 ENV_VAR = "NEWS_MONITOR_CONFIG"
@@ -288,6 +289,19 @@ def _check_references(spec: ConfigSpec, located: Located) -> list[Problem]:
             problems.append(
                 located.problem(("channels", name), "a channel needs 'urls' or 'config'")
             )
+    if spec.http is not False:
+        try:
+            host, _ = parse_listen(spec.http.listen)
+            if not is_loopback(host) and not spec.http.token_env:
+                problems.append(
+                    located.problem(
+                        ("http", "listen"),
+                        f"refusing to serve the dashboard on {spec.http.listen} without a token",
+                        hint="set http.token_env to an environment variable that holds one",
+                    )
+                )
+        except MonitorError as exc:
+            problems.append(located.problem(("http", "listen"), str(exc)))
     checks: list[tuple[PathKey, list[str]]] = [
         (("default_channels",), spec.default_channels),
         (("health", "channels"), spec.health.channels or []),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,7 @@ from monitor.pipeline import (
 )
 from monitor.reload import Reloader, record_rule_problems
 from monitor.store import sources as source_q
+from monitor.web.health import CycleProbe
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,10 @@ RELOAD_SECONDS = 2.0
 class Daemon:
     """Run the monitor until asked to stop."""
 
-    def __init__(self, runtime: Runtime, clock: Clock) -> None:
+    def __init__(self, runtime: Runtime, clock: Clock, probe: CycleProbe | None = None) -> None:
         self.rt = runtime
         self.clock = clock
+        self.probe = probe or CycleProbe(self.alive)
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.reloader = Reloader(runtime)
@@ -90,9 +93,17 @@ class Daemon:
 
         return finished
 
+    def alive(self) -> bool:
+        """The scheduler runs and no stop was asked for (for /healthz)."""
+        return bool(self.scheduler.running) and not self.stop_event.is_set()
+
     def deliver(self) -> None:
+        """One maintenance cycle: close quiet Events, build digests, send due alerts."""
+        started = time.monotonic()
         close_expired_events(self.rt)
         deliver(self.rt)
+        self.rt.metrics.observe("news_monitor_cycle_seconds", None, time.monotonic() - started)
+        self.probe.cycle_completed(self.clock.now())
 
     def reload(self) -> None:
         force = self.reload_requested.is_set()

@@ -35,6 +35,7 @@ from monitor.store import events as event_q
 from monitor.store import sources as source_q
 from monitor.store import stories as story_q
 from monitor.stories import signature
+from monitor.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Runtime:
     rng: random.Random = field(default_factory=random.Random)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     templates: TemplateSet = field(default_factory=lambda: TemplateSet.defaults())
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def policy(self) -> RetryPolicy:
@@ -512,7 +514,16 @@ def commit(rt: Runtime, fetched: Fetched) -> PollReport:
 
 def poll_source(rt: Runtime, spec: SourceSpec) -> PollReport:
     """Poll one source now and store what it yields; a failure is saved on the source row."""
-    return commit(rt, fetch_one(rt, prepare(rt, spec), rt.clock.now()))
+    return count_poll(rt, commit(rt, fetch_one(rt, prepare(rt, spec), rt.clock.now())))
+
+
+def count_poll(rt: Runtime, report: PollReport) -> PollReport:
+    """Feed the poll counters of /metrics."""
+    outcome = "error" if report.error else ("not_modified" if report.not_modified else "ok")
+    rt.metrics.inc("news_monitor_polls_total", {"source": report.source_id, "outcome": outcome})
+    if report.error:
+        rt.metrics.inc("news_monitor_fetch_errors_total", {"source": report.source_id})
+    return report
 
 
 def host_of(spec: SourceSpec) -> str:
@@ -532,7 +543,7 @@ def poll_many(rt: Runtime, specs: list[SourceSpec]) -> list[PollReport]:
     def work(job: PollJob) -> PollReport:
         with hosts[host_of(job.spec)]:
             fetched = fetch_one(rt, job, rt.clock.now())
-        return commit(rt, fetched)
+        return count_poll(rt, commit(rt, fetched))
 
     if len(jobs) <= 1:
         return [work(job) for job in jobs]
@@ -570,7 +581,7 @@ def close_expired_events(rt: Runtime) -> None:
 def deliver(rt: Runtime) -> DeliveryReport:
     """Build due digests, then send every alert that is due."""
     build_digests(rt.store, dict(rt.config.spec.channels), rt.clock.now())
-    return deliver_due(rt.store, rt.channels, rt.clock, rt.policy, rng=rt.rng)
+    return deliver_due(rt.store, rt.channels, rt.clock, rt.policy, rng=rt.rng, metrics=rt.metrics)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 CONFIG = """
 database: ../data/m.db
@@ -22,6 +22,7 @@ rules: ../rules
 sources:
   - {id: seeds, kind: seeds, path: ../seeds, every: 1s}
 delivery: {every: 1s}
+http: {listen: "127.0.0.1:PORT"}
 """
 
 
@@ -33,6 +34,19 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def _get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
 
 
 def count(db: Path, sql: str) -> int:
@@ -54,7 +68,7 @@ def project(tmp_path: Path) -> Path:
         shutil.copytree(ROOT / name, tmp_path / name)
     (tmp_path / "config").mkdir()
     config = tmp_path / "config" / "monitor.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(CONFIG.replace("PORT", str(free_port())), encoding="utf-8")
     return config
 
 
@@ -98,6 +112,13 @@ def test_daemon_ingests_alerts_picks_up_new_seeds_and_stops_on_sigterm(
     )
     assert second.returncode == 1
     assert f"another news-monitor (pid {proc.pid}) holds" in second.stderr
+    # The dashboard, health and metrics are served while it runs.
+    listen = config.read_text().split('listen: "')[1].split('"')[0]
+    assert wait_for(lambda: _get(f"http://{listen}/healthz")[0] == 200)
+    status, body = _get(f"http://{listen}/metrics")
+    assert status == 200 and "news_monitor_polls_total{" in body
+    status, body = _get(f"http://{listen}/")
+    assert status == 200 and "<svg" in body and "missile-launch" in body
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=15)

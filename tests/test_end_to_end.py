@@ -253,3 +253,22 @@ def test_check_reports_template_errors_with_file_and_line(tmp_path: Path, clock:
     assert code == 1
     assert "config/templates/open.text.j2:1:15: " in err
     assert "has no attribute 'nmae'" in err
+
+
+def test_dashboard_off_loopback_needs_a_token(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text("database: m.db\nhttp: {listen: '0.0.0.0:8765'}\n", encoding="utf-8")
+    code, _, err = run(config, clock, "run")
+    assert code == 1
+    assert "http.listen: refusing to serve the dashboard on 0.0.0.0:8765 without a token" in err
+    assert not (tmp_path / "m.db").exists()
+    config.write_text(
+        "database: m.db\nrules: r\nhttp: {listen: '0.0.0.0:8765', token_env: DASH_TOKEN}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "r").mkdir()
+    monkeypatch.delenv("DASH_TOKEN", raising=False)
+    code, _, err = run(config, clock, "check")
+    assert code == 0, err

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ from monitor.clock import Clock
 from monitor.model import Alert, Outcome
 from monitor.store import Store
 from monitor.store import alerts as q
+from monitor.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ def deliver_due(
     rng: random.Random | None = None,
     owner: str | None = None,
     max_batches: int = 100,
+    metrics: Metrics | None = None,
 ) -> DeliveryReport:
     """Send every alert that is due now; failures are saved on the alert row."""
     report = DeliveryReport()
@@ -85,6 +88,7 @@ def deliver_due(
         if not claimed:
             break
         for alert in claimed:
+            started = time.monotonic()
             result = channels.send(
                 alert.channel,
                 alert.title,
@@ -97,6 +101,13 @@ def deliver_due(
                 crashpoints.reach("after_send_before_mark")
             now = clock.now()
             outcome, retry_at = decide(alert, result.ok, policy, now, chance)
+            if metrics is not None:
+                labels = {"channel": alert.channel}
+                metrics.observe("news_monitor_delivery_seconds", labels, time.monotonic() - started)
+                name = {Outcome.SENT: "sent", Outcome.RETRY: "failed", Outcome.DEAD: "dead"}[
+                    outcome
+                ]
+                metrics.inc(f"news_monitor_alerts_{name}_total", labels)
             error = result.error
             if outcome is Outcome.DEAD:
                 error = f"gave up after {alert.attempts} attempts: {result.error}"
