@@ -34,10 +34,10 @@ class Bench:
 # One line per benchmark, in the order they run.
 BENCHES = (
     Bench("match", "bench_match.py"),
-    # Bench("cycle", "bench_cycle.py"),
-    # Bench("peers", "bench_peers.py"),
+    Bench("cycle", "bench_cycle.py"),
+    Bench("peers", "bench_peers.py"),
     # Bench("deliver", "bench_deliver.py"),
-    # Bench("parse", "bench_parse.py"),
+    Bench("parse", "bench_parse.py"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -104,6 +105,18 @@ class FetchSpec(Strict):
     parse_workers: int = Field(default=2, ge=1, le=64)
     parse_timeout: Duration = timedelta(seconds=10)
     parse_memory_mb: int = Field(default=512, ge=64)
+    # Networks feeds may never connect to, checked on the address dialled for every hop.
+    deny_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("deny_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"'{cidr}' is not an IP network such as 10.0.0.0/8") from None
+        return value
 
 
 class HealthSpec(Strict):

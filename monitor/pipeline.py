@@ -176,7 +176,7 @@ def record_match(
     if not counted:
         return
     story_id = story_q.assign_story(
-        rt.store, article_id, signature(f"{article.title}\n{article.text}"), now
+        rt.store, article_id, lambda: signature(f"{article.title}\n{article.text}"), now
     )
     key = group_key(rt, spec.group_by, match, article, story_id)
     article_q.set_match_key(rt.store, match_id, key)

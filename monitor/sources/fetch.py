@@ -8,7 +8,10 @@ decompressor so a gzip bomb stops after ``max_bytes + 1`` decoded bytes.
 
 from __future__ import annotations
 
+import contextvars
 import errno
+import functools
+import ipaddress
 import logging
 import math
 import re
@@ -18,11 +21,12 @@ import time
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import httpcore
 import httpx
 
 from monitor import __version__
@@ -55,9 +59,17 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
+    # CIDRs never to connect to (for example "10.0.0.0/8"), checked at dial time on the address
+    # actually dialled, on every hop; needs a client from make_client(). See _GuardedBackend.
+    deny_networks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject limits that would disable a safeguard."""
+        for cidr in self.deny_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"deny_networks: {cidr!r} is not an IP network") from None
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
@@ -121,7 +133,13 @@ def _install_log_filter() -> None:
 def make_client(limits: FetchLimits) -> httpx.Client:
     """Build the shared HTTP client for feed fetches."""
     _install_log_filter()
+    transport = httpx.HTTPTransport()
+    # httpx has no public hook for the dialler; the pool takes the backend for each new
+    # connection, so replacing it before the first request guards every connection.
+    if isinstance(transport._pool, httpcore.ConnectionPool):
+        transport._pool._network_backend = _GuardedBackend()
     return httpx.Client(
+        transport=transport,
         timeout=_timeout(limits, limits.total_timeout),
         # Redirects are followed by hand in fetch() so every hop is re-validated.
         follow_redirects=False,
@@ -156,6 +174,8 @@ def fetch(
             raise FetchError(f"URL has no scheme (allowed: {allowed})")
         raise FetchError(f"scheme '{scheme}' not allowed (allowed: {allowed})")
     current = _parse_url(url, "invalid URL")
+    if limits.deny_networks and not _is_guarded(client):
+        raise ValueError("deny_networks needs a client built by make_client()")
 
     headers = {"User-Agent": limits.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
     if etag:
@@ -265,6 +285,9 @@ def _send(
     remaining: float,
 ) -> httpx.Response:
     """Send one GET and return the streaming response with its headers read."""
+    # The connection (if a new one is needed) is dialled inside client.send: the guarded
+    # backend reads the deny-list from this context variable, set for that call only.
+    token = _DENY.set(_networks(limits.deny_networks))
     try:
         request = client.build_request(
             "GET", url, headers=headers, timeout=_timeout(limits, remaining)
@@ -272,6 +295,8 @@ def _send(
         return client.send(request, stream=True, follow_redirects=False)
     except httpx.HTTPError as exc:
         raise _transport_error(exc, limits, remaining) from exc
+    finally:
+        _DENY.reset(token)
 
 
 def _redirect_target(current: httpx.URL, response: httpx.Response) -> httpx.URL:
@@ -452,6 +477,81 @@ def _decoder(content_encoding: str, cap: int) -> _Decoder:
     # The value comes from the server: show a bounded, printable part of it only.
     shown = "".join(ch for ch in ", ".join(codings)[:40] if ch.isprintable())
     raise FetchError(f"unsupported content encoding '{shown}'")
+
+
+# --- the connect-time deny-list ----------------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DENY: contextvars.ContextVar[tuple[Network, ...]] = contextvars.ContextVar(
+    "news_monitor_deny_networks", default=()
+)
+
+
+class DeniedAddressError(FetchError):
+    """The host resolved to an address in ``FetchLimits.deny_networks``."""
+
+
+@functools.lru_cache(maxsize=16)
+def _networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _is_guarded(client: httpx.Client) -> bool:
+    pool = getattr(client._transport, "_pool", None)
+    return isinstance(getattr(pool, "_network_backend", None), _GuardedBackend)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Dial TCP like httpcore's SyncBackend, refusing hosts that resolve into a denied network.
+
+    The name is resolved once, here; every address it resolved to is checked (one denied
+    address refuses the host), and then one of exactly those checked addresses is dialled. So
+    the check is on the address actually dialled, a second DNS answer (rebinding) is never
+    asked for, and a refused host gets no TCP connection at all. Limits: a keep-alive
+    connection is reused without a new check, so one client should serve one deny-list (the
+    feed poller has one client and one FetchLimits); with an HTTP proxy from the environment
+    the proxy dials, not us; and only the listed networks are refused, there is no built-in
+    private range.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        denied = _DENY.get()
+        if not denied:
+            return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            # ::ffff:127.0.0.2 reaches 127.0.0.2: check the IPv4 address it maps to as well.
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            for candidate in (ip, mapped) if mapped else (ip,):
+                if any(candidate.version == n.version and candidate in n for n in denied):
+                    raise DeniedAddressError(f"refusing non-public address {candidate}")
+        error: Exception = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
 
 
 # --- local files -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -95,6 +96,7 @@ def open_store(path: Path, *, migrate: bool = True, readonly: bool = False) -> S
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA foreign_keys = ON")
+        _test_pragmas(conn)
         check = conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
             raise StoreError(
@@ -122,6 +124,24 @@ def open_store(path: Path, *, migrate: bool = True, readonly: bool = False) -> S
         conn.close()
         raise
     return Store(db, path)
+
+
+PRAGMAS_VARIABLE = "MONITOR_SQLITE_PRAGMAS"
+_PRAGMA = re.compile(r"^([a-z_]+)=([A-Za-z0-9_.-]+)$")
+
+
+def _test_pragmas(conn: sqlite3.Connection) -> None:
+    """Test-only fault seam, off unless the variable is set: pragmas for each new connection.
+
+    Applies to every connection open_store() makes (the dashboard's read-only readers are not
+    affected). ``MONITOR_SQLITE_PRAGMAS="max_page_count=40"`` makes the database "full" at 40
+    pages, and ``query_only=1`` makes it refuse writes even for root; ``;`` separates several.
+    """
+    for item in filter(None, os.environ.get(PRAGMAS_VARIABLE, "").replace(" ", "").split(";")):
+        match = _PRAGMA.match(item)
+        if match is None:
+            raise StoreError(f"{PRAGMAS_VARIABLE}: expected name=value, got {item!r}")
+        conn.execute(f"PRAGMA {match.group(1)} = {match.group(2)}")
 
 
 class DaemonLock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from monitor.clock import iso
@@ -12,11 +13,17 @@ THRESHOLD = 0.5
 MAX_CANDIDATES = 50
 
 
-def assign_story(store: Store, article_id: int, sig: Signature, now: datetime) -> int:
-    """Put an article into the Story of its nearest near-duplicate, or start a new Story."""
+def assign_story(
+    store: Store, article_id: int, make_signature: Callable[[], Signature], now: datetime
+) -> int:
+    """Put an article into the Story of its nearest near-duplicate, or start a new Story.
+
+    The signature is computed only for an article that has no Story yet.
+    """
     row = store.one("SELECT story_id FROM articles WHERE id = ?", (article_id,))
     if row is not None and row["story_id"] is not None:
         return int(row["story_id"])
+    sig = make_signature()
     bands = band_keys(sig)
     marks = ", ".join("?" for _ in bands)
     candidates = store.query(
