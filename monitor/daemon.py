@@ -68,6 +68,7 @@ class Daemon:
         """Start a poll for every due source that is not already being polled."""
         if self.stop_event.is_set():
             return
+        source_q.rebase_after_clock_jump(self.rt.store, self.clock.now())
         due = source_q.due_source_ids(self.rt.store, self.clock.now())
         per_host = self.rt.config.spec.fetch.per_host
         for spec in self.rt.config.spec.sources:

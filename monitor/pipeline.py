@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -386,7 +387,11 @@ def is_due(rt: Runtime, spec: SourceSpec, now: datetime) -> bool:
         return True
     if row["state"] == "gone":
         return False
-    return not row["next_poll_at"] or parse_iso(row["next_poll_at"]) <= now
+    if not row["next_poll_at"]:
+        return True
+    due_at = parse_iso(row["next_poll_at"])
+    # Further away than any schedule sets: the clock went back, so poll now.
+    return due_at <= now or due_at - now > schedule.MAX_SERVER_DELAY + timedelta(hours=1)
 
 
 def prepare(rt: Runtime, spec: SourceSpec) -> PollJob:
@@ -432,7 +437,24 @@ def health_channels(rt: Runtime) -> list[str]:
 
 
 def commit(rt: Runtime, fetched: Fetched) -> PollReport:
-    """Store one poll's outcome: articles, matches, events and alerts in one transaction."""
+    """Store one poll's outcome: articles, matches, events and alerts in one transaction.
+
+    A database error (a full disk, an I/O error) rolls the whole poll back; it is then saved
+    on the source like a fetch error, so the source backs off and the next poll redoes it.
+    """
+    try:
+        return _commit(rt, fetched)
+    except sqlite3.DatabaseError as exc:
+        failed = Fetched(fetched.job, error=FetchError(f"database error: {exc}"))
+        log.error("source %s: poll rolled back: %s", fetched.job.spec.id, exc)
+        try:
+            return _commit(rt, failed)
+        except sqlite3.DatabaseError as again:
+            log.critical("source %s: cannot even save the error: %s", fetched.job.spec.id, again)
+            return PollReport(fetched.job.spec.id, error=f"database error: {exc}")
+
+
+def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
     spec = fetched.job.spec
     report = PollReport(spec.id, not_modified=fetched.not_modified, warning=fetched.warning)
     now = rt.clock.now()
@@ -593,6 +615,7 @@ class CycleReport:
 def run_once(rt: Runtime, *, only_due: bool = False) -> CycleReport:
     """Poll every enabled source now (or only the due ones), then deliver what is due."""
     now = rt.clock.now()
+    source_q.rebase_after_clock_jump(rt.store, now)
     specs = [
         s
         for s in rt.config.spec.sources

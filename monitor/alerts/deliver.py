@@ -82,6 +82,8 @@ def deliver_due(
     report = DeliveryReport()
     chance = rng or random.Random()
     me = owner or owner_id()
+    # After the clock moved back, no alert waits longer than the longest backoff.
+    q.clamp_waits(store, clock.now(), policy.backoff_max)
     for _ in range(max_batches):
         now = clock.now()
         claimed = q.claim_due(store, now, now + policy.lease, me, policy.batch)

@@ -34,6 +34,7 @@ def limits_from(spec: FetchSpec) -> FetchLimits:
         total_timeout=spec.total_timeout.total_seconds(),
         max_bytes=spec.max_bytes,
         max_redirects=spec.max_redirects,
+        deny_networks=tuple(spec.deny_networks),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.clock import iso, parse_iso
@@ -202,3 +202,14 @@ def _alert(row: dict[str, Any]) -> Alert:
         next_attempt_at=parse_iso(row["next_attempt_at"]),
         last_error=str(row["last_error"] or ""),
     )
+
+
+def clamp_waits(store: Store, now: datetime, longest: timedelta) -> int:
+    """Bring retry times that lie beyond the longest backoff back to it (the clock went back)."""
+    limit = iso(now + longest)
+    cursor = store.execute(
+        "UPDATE alerts SET next_attempt_at = ? WHERE state IN ('pending', 'retry')"
+        " AND next_attempt_at > ?",
+        (limit, limit),
+    )
+    return cursor.rowcount

@@ -109,7 +109,17 @@ def open_store(path: Path, *, migrate: bool = True, readonly: bool = False) -> S
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             if migrate:
+                # sqlite-utils creates its bookkeeping table and index in two steps; one
+                # transaction keeps a crash between them from leaving the index missing.
+                with db.atomic():
+                    migrations.ensure_migrations_table(db)
                 migrations.apply(db)
+            # A read-only file only fails at the first write; find out now, with a message.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM daemon_state WHERE 0")
+            finally:
+                conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         conn.close()
         text = str(exc)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.clock import iso
+from monitor.clock import iso, parse_iso
 from monitor.store.db import Store
 
 
@@ -114,11 +114,36 @@ def recent_new_times(store: Store, source_id: str, limit: int = 20) -> list[str]
     return [str(r["fetched_at"]) for r in rows]
 
 
-def due_source_ids(store: Store, now: datetime) -> set[str]:
-    """Return the ids of active sources whose next poll time has come (or was never set)."""
+def due_source_ids(store: Store, now: datetime, longest: timedelta | None = None) -> set[str]:
+    """Return the ids of active sources whose next poll time has come (or was never set).
+
+    A next poll further away than ``longest`` (the longest wait any schedule sets) means the
+    clock went back; such a source is due now.
+    """
     rows = store.query(
         "SELECT id FROM sources WHERE state != 'gone'"
-        " AND (next_poll_at IS NULL OR next_poll_at <= ?)",
-        (iso(now),),
+        " AND (next_poll_at IS NULL OR next_poll_at <= ? OR next_poll_at > ?)",
+        (iso(now), iso(now + (longest or timedelta(days=1, hours=1)))),
     )
     return {str(r["id"]) for r in rows}
+
+
+def rebase_after_clock_jump(store: Store, now: datetime) -> int:
+    """Keep each source's planned wait when the clock went back.
+
+    A last poll in the future means the wall clock moved backwards; the next poll is then
+    put the same distance after ``now`` as it was after that last poll.
+    """
+    rows = store.query(
+        "SELECT id, last_poll_at, next_poll_at FROM sources"
+        " WHERE last_poll_at > ? AND next_poll_at IS NOT NULL",
+        (iso(now + timedelta(minutes=1)),),
+    )
+    with store.transaction():
+        for row in rows:
+            wait = parse_iso(str(row["next_poll_at"])) - parse_iso(str(row["last_poll_at"]))
+            store.execute(
+                "UPDATE sources SET last_poll_at = ?, next_poll_at = ? WHERE id = ?",
+                (iso(now), iso(now + max(wait, timedelta(0))), row["id"]),
+            )
+    return len(rows)
