@@ -73,7 +73,8 @@ class ChannelSpec(Strict):
     tags: list[str] = Field(default_factory=list)
     format: Literal["html", "markdown", "text", "short"] | None = None
     timeout: Duration = timedelta(seconds=20)
-    # apprise waits 5.5 s between two messages to most services; None keeps that default.
+    # The pause apprise keeps between the services of one channel within one send (its own
+    # default is 5.5 s for most services); pacing across alerts is ``rate_limit``'s job.
     min_interval: Duration | None = None
     digest: DigestSpec | None = None
     rate_limit: RateLimitSpec | None = None
