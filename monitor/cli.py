@@ -259,7 +259,6 @@ def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) ->
                     metrics=rt.metrics,
                 )
                 web.start()
-                log.info("dashboard on %s", web.url)
                 try:
                     daemon.run()
                 finally:
