@@ -60,7 +60,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return timedelta(seconds=value)
+        return _bounded(float(value), value)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a duration such as '10m', got {value!r}")
     text = value.strip().lower().replace(" ", "")
@@ -76,4 +76,14 @@ def parse_duration(value: object) -> timedelta:
             raise ValueError(f"invalid duration {value!r}: use a number with s, m, h, d or w")
     if number:
         total += float(number)
-    return timedelta(seconds=total)
+    return _bounded(total, value)
+
+
+MAX_DURATION = timedelta(days=3650)
+
+
+def _bounded(seconds: float, value: object) -> timedelta:
+    """Refuse durations no schedule needs; timedelta itself overflows near 10**14 days."""
+    if not seconds <= MAX_DURATION.total_seconds():  # also catches NaN and infinity
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)

@@ -176,7 +176,8 @@ def strip_prolog(data: bytes) -> bytes:
 
 def canonical_url(link: str, base: str) -> str:
     """Return the absolute, tracking-free form of ``link``, or "" unless it is http(s)."""
-    link = "".join(link.split())
+    # Whitespace and control characters are never part of a link a reader can follow.
+    link = "".join(ch for ch in "".join(link.split()) if ch.isprintable())
     # urljoin would turn an empty authority ("http://") into the base URL.
     if not link or link.endswith(":") or link.lower().endswith(("://", ":///")):
         return ""
@@ -228,7 +229,7 @@ def _article(
     summary_text = _to_text(summary_html, summary_type)
     text = _truncate(_to_text(content_html, content_type) or summary_text, TEXT_CHARS)
     published, date_string = _published(entry, fetched_at)
-    guid = _store_text(_str(_get(entry, "id"))).strip() or url
+    guid = _identifier(_str(_get(entry, "id"))) or url
     if not guid:
         guid = "sha:" + content_hash(title, date_string)
     elif len(guid) > GUID_CHARS:
@@ -283,7 +284,14 @@ def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
         if declared:
             note = f"charset (declared {declared}, but the body is UTF-8 and was read as such)"
     state: dict[str, Any] = {}
-    data: bytes = convert_to_utf8(probe, body, state)
+    try:
+        data: bytes = convert_to_utf8(probe, body, state)
+    except (ValueError, LookupError) as unusable:
+        # A charset name Python cannot use ('undefined', 'punycode', bytes that are not
+        # text): read the body as UTF-8 and say so, rather than lose the feed.
+        data = body.decode("utf-8", "replace").encode("utf-8")
+        kind = type(unusable).__name__
+        return data, f"charset ({kind}: unusable declared encoding; read as UTF-8)"
     if not state.get("encoding"):
         data = data.decode("utf-8", "replace").encode("utf-8")
     exc = state.get("bozo_exception")
@@ -457,7 +465,12 @@ def _paragraph_break(m: re.Match[str]) -> str:
 
 
 def _language(value: Any) -> str:
-    return _store_text(_str(value)).strip().lower()[:35]
+    return _identifier(_str(value)).lower()[:35]
+
+
+def _identifier(value: str) -> str:
+    """An identifier (guid, language) holds no whitespace control characters at all."""
+    return "".join(ch for ch in _store_text(value) if ch.isprintable() or ch == " ").strip()
 
 
 def _entry_language(entry: Any) -> str:

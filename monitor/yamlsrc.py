@@ -67,6 +67,15 @@ _SCALAR_TAGS = {
 }
 
 
+# PyYAML's own constructors raise these for values such as 2001-13-45 or "!!int x".
+_CONSTRUCTOR_ERRORS = (ValueError, AttributeError, KeyError, OverflowError, TypeError)
+
+
+def _short(node: Node) -> str:
+    text = str(node.value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader used only to compose nodes and construct scalars; refuses aliases."""
 
@@ -103,6 +112,8 @@ class _Builder:
                     return self.loader.construct_object(node, deep=True)
                 except yaml.YAMLError as exc:
                     raise _Stop(self._at(node, f"invalid value: {exc}")) from exc
+                except _CONSTRUCTOR_ERRORS as exc:
+                    raise _Stop(self._at(node, f"invalid value {_short(node)}: {exc}")) from exc
             raise _Stop(self._at(node, f"tag {node.tag!r} is not allowed"))
         raise _Stop(self._at(node, "unsupported YAML node"))  # pragma: no cover
 
@@ -116,7 +127,10 @@ class _Builder:
                 raise _Stop(self._at(key_node, "mapping keys must be plain text"))
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _Stop(self._at(key_node, "merge keys (<<) are not allowed"))
-            key = str(self.loader.construct_object(key_node))
+            try:
+                key = str(self.loader.construct_object(key_node))
+            except (yaml.YAMLError, *_CONSTRUCTOR_ERRORS) as exc:
+                raise _Stop(self._at(key_node, f"invalid key {_short(key_node)}: {exc}")) from exc
             if key in first:
                 line, _col = first[key]
                 self.problems.append(
@@ -143,7 +157,15 @@ def load_text(text: str, file: str) -> tuple[Any, Located, list[Problem]]:
     located = Located(file)
     if len(text) > MAX_BYTES:
         return None, located, [Problem(file, 1, 1, f"file larger than {MAX_BYTES} bytes")]
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        what = f"character {exc.character!r} is not allowed in YAML"
+        return None, located, [Problem(file, line, col, what)]
+    except yaml.YAMLError as exc:
+        return None, located, [Problem(file, 1, 1, f"YAML error: {exc}")]
     try:
         node = loader.get_single_node()
         if node is None:
@@ -165,6 +187,8 @@ def load_text(text: str, file: str) -> tuple[Any, Located, list[Problem]]:
         return None, located, [Problem(file, line, col, f"YAML syntax error: {what}")]
     except yaml.YAMLError as exc:
         return None, located, [Problem(file, 1, 1, f"YAML error: {exc}")]
+    except RecursionError:
+        return None, located, [Problem(file, 1, 1, f"nesting deeper than {MAX_DEPTH} levels")]
     finally:
         loader.dispose()
 

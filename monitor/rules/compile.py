@@ -21,6 +21,11 @@ class TermError(ValueError):
 
 # One term's pattern needs little; RE2 falls back to a slower engine rather than fail.
 SINGLE_MAX_MEM = 1 << 20
+# Occurrences of one term kept per field: enough for evidence and snippets, and a text that
+# repeats a word ten thousand times cannot make matching quadratic.
+MAX_HITS = 64
+# RE2 program size of a user regex (\w{1000} is about 3,000; ".{1000}" x 7 is 56,000).
+MAX_PROGRAM = 10_000
 
 
 def _options(max_mem: int = 64 << 20) -> re2.Options:
@@ -43,13 +48,19 @@ def term_body(term: Term) -> str:
         except (OverflowError, RecursionError) as exc:
             raise TermError(f"invalid regex '{source}': too complex") from exc
         try:
-            re2.compile(source, _options())
+            program = re2.compile(source, _options()).programsize
         except re2.error as exc:
             reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
             raise TermError(
                 f"regex '{source}' uses syntax the linear-time engine does not support"
                 f" ({reason}); backreferences and lookarounds are not allowed"
             ) from exc
+        if program > MAX_PROGRAM:
+            # Linear time with a huge constant is still too slow to run on every article.
+            raise TermError(
+                f"regex '{source}' is too complex (program size {program}, limit {MAX_PROGRAM});"
+                " use smaller repetition counts"
+            )
         return f"(?:{source})"
     words = text.split()
     if not words:
@@ -192,16 +203,19 @@ class RuleSet:
         """
         simple = self.simple.get(term_id)
         if simple is not None and lowered is not None:
-            return _find_word(lowered, *simple)
+            return _find_word(lowered, *simple)[:MAX_HITS]
         regex = self._single[term_id]
         if regex is None:
             # Compiled on first use: most terms of a large rule set never get this far.
-            regex = self._single[term_id] = re2.compile(
-                self.patterns[term_id], _options(SINGLE_MAX_MEM)
-            )
+            try:
+                regex = re2.compile(self.patterns[term_id], _options(SINGLE_MAX_MEM))
+            except re2.error:
+                # A big regular expression needs the budget it was validated with.
+                regex = re2.compile(self.patterns[term_id], _options())
+            self._single[term_id] = regex
         out: list[tuple[int, int]] = []
         pos = 0
-        while pos <= len(text):
+        while pos <= len(text) and len(out) < MAX_HITS:
             m = regex.search(text, pos)
             if m is None:
                 break
