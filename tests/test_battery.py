@@ -36,7 +36,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 from sqlite_utils import Database
 from werkzeug import Request, Response
@@ -54,7 +53,7 @@ from monitor.store import alerts as alert_q
 from monitor.store import events as event_q
 from monitor.store.db import PRAGMAS_VARIABLE
 from monitor.store.migrations import migrations
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, smtp_server
 from tests.feedkit import project, rss
 
 POLICY = RetryPolicy(
@@ -236,13 +235,8 @@ class SwitchSink:
 @pytest.fixture
 def switch_smtp() -> Iterator[tuple[SwitchSink, int]]:
     sink = SwitchSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(sink) as port:
         yield sink, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
