@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from monitor.model import Article, Hit, Match
 from monitor.rules.compile import Rule, RuleSet
-from monitor.rules.modality import Modality, classify_in_text
+from monitor.rules.modality import Modality, classify
 from monitor.rules.schema import Clause, Term
 from monitor.text import fold_quotes, index_of, sentence_starts, snippet, word_starts
 
@@ -29,6 +29,8 @@ class Pos:
 
 
 _FIELDS = ("title", "summary", "text")
+MAX_SENTENCES_JUDGED = 16
+MAX_TRIGGERS_JUDGED = 8
 
 
 class Doc:
@@ -86,6 +88,11 @@ class Doc:
             lowered = text.lower()
             self._lowered[name] = lowered if len(lowered) == len(text) else None
         return self._lowered[name]
+
+    def sentences_of(self, name: str) -> list[int]:
+        """Sentence starts of a field (computed once, shared with the word positions)."""
+        text = self.folded(name)
+        return self._layout_of(name, text)[1]
 
     def folded(self, name: str) -> str:
         return self._folded.get(name) or fold_quotes(self.texts[name])
@@ -196,13 +203,25 @@ def _modality(rule: Rule, doc: Doc, ordered: list[Pos]) -> tuple[str, str, list[
         groups.setdefault((pos.field, pos.sentence), []).append(pos)
     ranked = sorted(groups.values(), key=lambda g: (-len({p.term for p in g}), g[0].word))
     judged: list[tuple[Modality, str, list[Pos]]] = []
-    for group in ranked:
-        triggers = [p for p in group if p.term in rule.triggers]
+    # Bounded work: a hostile text full of trigger words must not make matching quadratic.
+    for group in ranked[:MAX_SENTENCES_JUDGED]:
+        triggers = [p for p in group if p.term in rule.triggers][:MAX_TRIGGERS_JUDGED]
         if not triggers:
             continue
-        text = doc.folded(group[0].field)
-        results = [classify_in_text(text, p.start, p.end) for p in triggers]
-        if any(r.modality is Modality.ASSERTED for r in results):
+        name = group[0].field
+        text = doc.folded(name)
+        starts = doc.sentences_of(name)
+        index = group[0].sentence - _FIELDS.index(name) * _FIELD_GAP
+        lo = starts[index] if index < len(starts) else 0
+        hi = starts[index + 1] if index + 1 < len(starts) else len(text)
+        sentence = text[lo:hi]
+        results = []
+        for p in triggers:
+            result = classify(sentence, p.start - lo, p.end - lo)
+            results.append(result)
+            if result.modality is Modality.ASSERTED:
+                break
+        if results[-1].modality is Modality.ASSERTED:
             judged.append((Modality.ASSERTED, "", group))
             break
         worst = max(results, key=lambda r: _STRENGTH[r.modality])
