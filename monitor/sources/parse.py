@@ -5,8 +5,11 @@ nesting) or make it allocate gigabytes (RELIABILITY §2.1-2.5). A thread cannot 
 Python, so each parse runs in a worker process that is killed and replaced when it misses
 its deadline, dies, or runs out of memory; the other parses carry on.
 
-Workers are started with the ``spawn`` method: forking a parent that runs fetch threads can
-copy a lock held by another thread and deadlock the child.
+Workers are started with the ``forkserver`` method: forking a parent that runs fetch threads
+can copy a lock held by another thread and deadlock the child, and ``spawn`` re-imports the
+program's main script (the whole daemon) in every worker. The fork server is a fresh,
+single-threaded process that has imported only this module, so each worker starts small and
+shares its pages.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import resource
 import signal
 import threading
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnContext
+from multiprocessing.context import ForkServerContext
 from types import TracebackType
 from typing import Any
 
@@ -45,7 +48,9 @@ class ParsePool:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self.timeout = timeout
         self.memory_bytes = memory_bytes
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = multiprocessing.get_context("forkserver")
+        # Replaces the default preload of __main__: the server imports only the parser.
+        self._ctx.set_forkserver_preload(["monitor.sources.parse"])
         self._cond = threading.Condition()
         self._closed = False
         self._started = 0
@@ -156,7 +161,7 @@ class ParsePool:
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
-    def __init__(self, ctx: SpawnContext, memory_bytes: int, name: str) -> None:
+    def __init__(self, ctx: ForkServerContext, memory_bytes: int, name: str) -> None:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, memory_bytes), name=name, daemon=True)
         self.proc.start()
