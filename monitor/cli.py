@@ -379,8 +379,16 @@ def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
             )
         channels = Channels(dict(config.spec.channels), base=config.path.resolve().parent)
         print("channels:", file=out)
+        health = {str(r["channel"]): r for r in alert_q.channel_health(store)}
         for name in channels.names:
             print(f"  {name}: {', '.join(channels.describe(name))}", file=out)
+            sick = health.get(name)
+            if sick and (sick["dead"] or sick["retry"]):
+                print(
+                    f"    unhealthy: {sick['dead']} dead, {sick['retry']} to retry;"
+                    f" last error: {sick['last_error']}",
+                    file=out,
+                )
     finally:
         store.close()
     return 0

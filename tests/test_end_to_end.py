@@ -157,6 +157,7 @@ def test_a_channel_that_is_down_gets_its_alerts_once_it_is_back(
     assert code == 0
     assert "alerts: retry 3, sent 3" in status
     assert "last error:" in status
+    assert "    unhealthy: 0 dead, 3 to retry; last error: " in status
     server = HTTPServer(host="127.0.0.1", port=hook_port)
     server.expect_request("/alerts", method="POST").respond_with_data("ok")
     server.start()

@@ -213,3 +213,13 @@ def clamp_waits(store: Store, now: datetime, longest: timedelta) -> int:
         (limit, limit),
     )
     return cursor.rowcount
+
+
+def channel_health(store: Store) -> list[dict[str, Any]]:
+    """Per channel: dead and retrying alerts, and the newest error."""
+    return store.query(
+        "SELECT channel, sum(state = 'dead') AS dead, sum(state = 'retry') AS retry,"
+        " (SELECT last_error FROM alerts b WHERE b.channel = a.channel AND b.last_error != ''"
+        "  ORDER BY b.id DESC LIMIT 1) AS last_error"
+        " FROM alerts a GROUP BY channel"
+    )
