@@ -74,16 +74,15 @@ def parse_hits(raw: object) -> list[dict[str, Any]]:
 # --- events -------------------------------------------------------------------------------
 
 
+def _where(**equals: str | None) -> tuple[str, tuple[Any, ...]]:
+    """Build ``WHERE column = ? AND ...`` for the filters that are set (column names are ours)."""
+    given = {column: value for column, value in equals.items() if value}
+    clauses = " AND ".join(f"{column} = ?" for column in given)
+    return (f" WHERE {clauses}" if given else ""), tuple(given.values())
+
+
 def _event_filter(rule: str | None, state: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if rule:
-        clauses.append("rule_id = ?")
-        params.append(rule)
-    if state:
-        clauses.append("state = ?")
-        params.append(state)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+    return _where(rule_id=rule, state=state)
 
 
 _EVENT_COLUMNS = (
@@ -282,15 +281,7 @@ def count_sources(conn: sqlite3.Connection) -> int:
 
 
 def _alert_filter(state: str | None, channel: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state)
-    if channel:
-        clauses.append("channel = ?")
-        params.append(channel)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+    return _where(state=state, channel=channel)
 
 
 def list_alerts(
