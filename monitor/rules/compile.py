@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+import ahocorasick
 import re2
 
 from monitor.rules.schema import Clause, RuleSpec, Term, terms_of
@@ -85,6 +88,10 @@ def term_pattern(term: Term, case_sensitive: bool) -> str:
     return f"{flags}{_BEFORE}({term_body(term)}){_AFTER}"
 
 
+FIELD_BITS = {"title": 1, "summary": 2, "text": 4}
+ALL_FIELDS = 7
+
+
 @dataclass(frozen=True)
 class Rule:
     """A compiled, matchable rule: its spec and the index of each of its terms."""
@@ -100,6 +107,15 @@ class Rule:
     tid_of: dict[int, int] = field(default_factory=dict)
     # For each clause (by identity): the term ids among its ``any`` items, checked as one set.
     any_terms: dict[int, frozenset[int]] = field(default_factory=dict)
+    # The rule's fields as bits of FIELD_BITS.
+    mask: int = 7
+    # True when some clause needs word or sentence positions (``near``, ``same_sentence``).
+    positional: bool = False
+    # ``required`` as indexes into RuleSet.groups, and each clause's ``any`` terms likewise.
+    required_groups: tuple[int, ...] = ()
+    # True when the rule filters by source or language (``admits`` has work to do).
+    filtered: bool = False
+    any_groups: dict[int, int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -109,67 +125,24 @@ class Rule:
         return self.term_ids[term]
 
 
-# Text is cut into runs of word characters; a phrase's first run is its lookup key.
-_TOKEN = re.compile(r"\w+")
-_PREFIX_KEY = 3
-
-
-def term_key(term: Term) -> tuple[str, bool] | None:
-    """Return the token that must occur in a text for ``term`` to match, and whether it is a prefix.
-
-    None for regular expressions, which RE2 scans for directly.
-    """
-    if term.is_regex:
-        return None
-    first = term.text.split()[0]
-    prefix = first.endswith("*")
-    tokens = _TOKEN.findall((first[:-1] if prefix else first).lower())
-    if not tokens:
-        return None
-    # A prefix only extends the last run of the word ("test-fire*" still needs "test").
-    return tokens[0], prefix and len(tokens) == 1
-
-
-@dataclass
-class _TermIndex:
-    """Find candidate terms of a text by its tokens: a hash lookup per distinct token."""
-
-    exact: dict[str, list[int]] = field(default_factory=dict)
-    prefixes: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    short_prefixes: list[tuple[str, int]] = field(default_factory=list)
-    unkeyed: list[int] = field(default_factory=list)
-
-    def add(self, tid: int, key: tuple[str, bool] | None) -> None:
-        if key is None:
-            self.unkeyed.append(tid)
-        elif not key[1]:
-            self.exact.setdefault(key[0], []).append(tid)
-        elif len(key[0]) < _PREFIX_KEY:
-            self.short_prefixes.append((key[0], tid))
-        else:
-            self.prefixes.setdefault(key[0][:_PREFIX_KEY], []).append((key[0], tid))
-
-    def candidates(self, tokens: set[str]) -> set[int]:
-        found: set[int] = set()
-        exact = self.exact
-        prefixes = self.prefixes
-        for token in tokens:
-            hit = exact.get(token)
-            if hit:
-                found.update(hit)
-            stems = prefixes.get(token[:_PREFIX_KEY])
-            if stems:
-                found.update(tid for stem, tid in stems if token.startswith(stem))
-        for stem, tid in self.short_prefixes:
-            if any(token.startswith(stem) for token in tokens):
-                found.add(tid)
-        return found
+# How a term is checked in the screening text (lower-cased, runs of whitespace as one space):
+# (words, is_prefix) found with str.find and a boundary check, or None: its RE2 pattern decides.
+Check = tuple[str, bool] | None
+# What the screen looks for to notice a term: (literal, boundary before, boundary after).
+ScreenKey = tuple[str, bool, bool]
 
 
 @dataclass
 class RuleSet:
-    """Every enabled rule compiled together: a token index over all phrase terms, one RE2 Set
-    over all regular-expression terms, and one RE2 pattern per term to find exact spans."""
+    """Every enabled rule compiled together.
+
+    Matching an article has two stages. The screen is one Aho-Corasick automaton over one
+    literal per rule (taken from the rule's rarest necessary group of terms), run once over
+    the article's lower-cased text: it names the few rules that can possibly match. Only those
+    rules are then evaluated, each term checked exactly (a substring search with word
+    boundaries, or the term's RE2 pattern) and cached for the article. Positions, modality and
+    the snippet are computed only for the rules that match.
+    """
 
     rules: list[Rule]
     patterns: list[str]
@@ -178,23 +151,60 @@ class RuleSet:
     fields: frozenset[str] = frozenset()
     # For group_by @list: each list's term texts, as Events are keyed by the term that matched.
     list_terms: dict[str, dict[str, str]] = field(default_factory=dict)
-    _index: _TermIndex = field(default_factory=_TermIndex, repr=False)
-    _regex_set: re2.Set | None = field(default=None, repr=False)
-    _regex_ids: list[int] = field(default_factory=list, repr=False)
+    checks: list[Check] = field(default_factory=list, repr=False)
+    # Rules whose necessary terms have no literal to screen for: evaluated on every article.
+    always: tuple[int, ...] = ()
+    # literal -> (its length, [(boundary before, boundary after, rule indexes)])
+    _screen: Any = field(default=None, repr=False)
     _single: list[re2._Regexp | None] = field(default_factory=list, repr=False)
+    # Sets of terms of which any one is enough (a rule's necessary groups, an ``any`` list).
+    groups: list[frozenset[int]] = field(default_factory=list, repr=False)
+    # For a large group of plain words: one RE2 pattern over screening text that finds any of
+    # them (compiled on first use; None when the group is small or has other terms).
+    _group_patterns: list[str | None] = field(default_factory=list, repr=False)
+    _group_regex: dict[int, re2._Regexp] = field(default_factory=dict, repr=False)
     # Single-word, case-insensitive terms: (word, is_prefix); found with str.find, not RE2.
     simple: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)
 
-    def detect(self, text: str) -> list[int]:
-        """Return the ids of the terms that may occur in ``text`` (``spans`` confirms them)."""
-        if not text or not self.patterns:
-            return []
-        found = self._index.candidates(set(_TOKEN.findall(text.lower())))
-        if self._regex_set is not None:
-            hits = self._regex_set.Match(text)
-            if hits:
-                found.update(self._regex_ids[i] for i in hits)
-        return sorted(found)
+    def screen(self, text: str) -> set[int]:
+        """Return the indexes of the rules that may match ``text`` (screening form, see
+        ``screening_text``); every other rule certainly does not."""
+        found = set(self.always)
+        automaton = self._screen
+        if automaton is None or not text:
+            return found
+        last = len(text) - 1
+        for end, (size, entries) in automaton.iter(text):
+            start = end - size + 1
+            before = start == 0 or not _is_word_char(text[start - 1])
+            after = end == last or not _is_word_char(text[end + 1])
+            for need_before, need_after, rules in entries:
+                if (before or not need_before) and (after or not need_after):
+                    found.update(rules)
+        return found
+
+    def regex(self, term_id: int) -> re2._Regexp:
+        """Return the compiled RE2 pattern of one term (compiled on first use)."""
+        regex = self._single[term_id]
+        if regex is None:
+            # Most terms of a large rule set never get this far.
+            try:
+                regex = re2.compile(self.patterns[term_id], _options(SINGLE_MAX_MEM))
+            except re2.error:
+                # A big regular expression needs the budget it was validated with.
+                regex = re2.compile(self.patterns[term_id], _options())
+            self._single[term_id] = regex
+        return regex
+
+    def group_regex(self, gid: int) -> re2._Regexp | None:
+        """Return the one-pass pattern for a large group of words, if it has one."""
+        regex = self._group_regex.get(gid)
+        if regex is None:
+            pattern = self._group_patterns[gid]
+            if pattern is None:
+                return None
+            regex = self._group_regex[gid] = re2.compile(pattern, _options())
+        return regex
 
     def spans(self, term_id: int, text: str, lowered: str | None = None) -> list[tuple[int, int]]:
         """Return the (start, end) of every occurrence of one term in ``text``.
@@ -204,15 +214,7 @@ class RuleSet:
         simple = self.simple.get(term_id)
         if simple is not None and lowered is not None:
             return _find_word(lowered, *simple)[:MAX_HITS]
-        regex = self._single[term_id]
-        if regex is None:
-            # Compiled on first use: most terms of a large rule set never get this far.
-            try:
-                regex = re2.compile(self.patterns[term_id], _options(SINGLE_MAX_MEM))
-            except re2.error:
-                # A big regular expression needs the budget it was validated with.
-                regex = re2.compile(self.patterns[term_id], _options())
-            self._single[term_id] = regex
+        regex = self.regex(term_id)
         out: list[tuple[int, int]] = []
         pos = 0
         while pos <= len(text) and len(out) < MAX_HITS:
@@ -223,6 +225,48 @@ class RuleSet:
             out.append((start, end))
             pos = end if end > pos else pos + 1
         return out
+
+
+# Whitespace that str.split() drops but RE2's \s (tab, newline, form feed, carriage return,
+# space) does not match: it must stay a boundary without joining words. A no-break space
+# never gets here (fold_quotes turns it into a space).
+ODD_SPACES = (
+    "\x0b\x1c\x1d\x1e\x1f\x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_ODD_TABLE = dict.fromkeys(map(ord, ODD_SPACES), "\x01")
+_ODD_ASCII = re.compile("[\x0b\x1c-\x1f]")
+
+
+def screening_text(folded: str) -> str:
+    """Return the form of a (quote-folded) text that terms are screened and checked in.
+
+    Lower-cased, with every run of RE2 whitespace as one space, so that a phrase's words joined
+    by single spaces are found with a plain substring search; other whitespace becomes \x01,
+    a boundary that no term contains.
+    """
+    lowered = folded.lower()
+    if lowered.isascii():
+        if _ODD_ASCII.search(lowered) is not None:
+            lowered = lowered.translate(_ODD_TABLE)
+    else:
+        lowered = lowered.translate(_ODD_TABLE)
+    return " ".join(lowered.split())
+
+
+def contains(text: str, check: tuple[str, bool]) -> bool:
+    """Return whether a screening text holds the words of ``check`` on word boundaries."""
+    words, prefix = check
+    size = len(words)
+    start = text.find(words)
+    while start != -1:
+        end = start + size
+        if (start == 0 or not _is_word_char(text[start - 1])) and (
+            prefix or end == len(text) or not _is_word_char(text[end])
+        ):
+            return True
+        start = text.find(words, start + 1)
+    return False
 
 
 def _any_terms(node: Clause | Term, tid_of: dict[int, int]) -> dict[int, frozenset[int]]:
@@ -310,11 +354,91 @@ def _simple(term: Term, case_sensitive: bool) -> tuple[str, bool] | None:
     return word.lower(), term.text.endswith("*")
 
 
+def _lowers_cleanly(text: str) -> bool:
+    """Whether lower-casing keeps the length and agrees with case folding, char by char."""
+    lowered = text.lower()
+    return len(lowered) == len(text) and lowered == text.casefold()
+
+
+def _check(term: Term, case_sensitive: bool) -> Check:
+    """Return how a term is checked in screening text, or None when its RE2 pattern must."""
+    if case_sensitive or term.is_regex or not _lowers_cleanly(term.text):
+        return None
+    words = term.text.split()
+    if any("*" in w for w in words[:-1]):
+        return None
+    prefix = words[-1].endswith("*")
+    if prefix:
+        words[-1] = words[-1][:-1]
+    return " ".join(words).lower(), prefix
+
+
+def _screen_key(term: Term) -> ScreenKey | None:
+    """Return the literal that every occurrence of ``term`` shows in screening text."""
+    if term.is_regex:
+        literal = regex_literal(term.text[1:-1])
+        return None if literal is None else (literal, False, False)
+    if not _lowers_cleanly(term.text):
+        return None
+    kept: list[str] = []
+    for word in term.text.split():
+        if word.endswith("*"):
+            kept.append(word[:-1])
+            return " ".join(kept).lower(), True, False
+        kept.append(word)
+    return " ".join(kept).lower(), True, True
+
+
+# A regex literal shorter than this would wake its rules on most articles.
+_MIN_LITERAL = 3
+
+
+def regex_literal(source: str) -> str | None:
+    """Return a lower-case literal that every match of a regular expression contains.
+
+    Only runs of plain characters at the top level of the pattern count (``ICBMs?`` gives
+    "icbm"), cut at whitespace because the screening text spaces words differently; the
+    longest ASCII piece wins. None when there is no such literal: the term cannot wake its
+    rule, so another necessary term of the rule has to.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = re._parser.parse(source)  # type: ignore[attr-defined]
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return None
+    runs: list[str] = []
+    current: list[str] = []
+    for op, arg in parsed:
+        if op is re._constants.LITERAL:  # type: ignore[attr-defined]
+            current.append(chr(arg))
+            continue
+        runs.append("".join(current))
+        current = []
+    runs.append("".join(current))
+    pieces = [
+        piece.lower()
+        for run in runs
+        for piece in run.split()
+        if piece.isascii() and len(piece) >= _MIN_LITERAL
+    ]
+    return max(pieces, key=len) if pieces else None
+
+
+def _positional(node: Clause | Term) -> bool:
+    if isinstance(node, Term):
+        return False
+    if node.same_sentence or node.near is not None:
+        return True
+    return any(_positional(c) for c in (*node.any, *node.all, *node.none))
+
+
 def compile_rules(specs: list[RuleSpec]) -> RuleSet:
     """Compile rule specs (already validated) into one RuleSet."""
     patterns: list[str] = []
     labels: list[str] = []
-    keys: list[tuple[str, bool] | None] = []
+    checks: list[Check] = []
+    keys: list[ScreenKey | None] = []
     simple: dict[int, tuple[str, bool]] = {}
     index: dict[str, int] = {}
     rules: list[Rule] = []
@@ -324,14 +448,16 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
             continue
         term_ids: dict[Term, int] = {}
         positive: set[int] = set()
+        case_sensitive = spec.fields.case_sensitive
         for term, negated in terms_of(spec.match):
-            pattern = term_pattern(term, spec.fields.case_sensitive)
+            pattern = term_pattern(term, case_sensitive)
             if pattern not in index:
                 index[pattern] = len(patterns)
                 patterns.append(pattern)
                 labels.append(term.text)
-                keys.append(term_key(term))
-                quick = _simple(term, spec.fields.case_sensitive)
+                checks.append(_check(term, case_sensitive))
+                keys.append(_screen_key(term))
+                quick = _simple(term, case_sensitive)
                 if quick is not None:
                     simple[len(patterns) - 1] = quick
             tid = index[pattern]
@@ -345,8 +471,20 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
         triggers = frozenset(term_ids[t] for t in _trigger_terms(spec.match)) or frozenset(positive)
         tid_of = {id(term): term_ids[term] for term, _ in terms_of(spec.match)}
         any_terms = _any_terms(spec.match, tid_of)
+        mask = sum(FIELD_BITS[name] for name in set(spec.fields.fields))
         rules.append(
-            Rule(spec, term_ids, frozenset(positive), required, triggers, tid_of, any_terms)
+            Rule(
+                spec,
+                term_ids,
+                frozenset(positive),
+                required,
+                triggers,
+                tid_of,
+                any_terms,
+                mask=mask,
+                positional=_positional(spec.match),
+                filtered=spec.fields.sources is not None or bool(spec.fields.languages),
+            )
         )
     ruleset = RuleSet(
         rules=rules,
@@ -355,30 +493,92 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
         by_term=by_term,
         fields=frozenset(f for rule in rules for f in rule.spec.fields.fields),
         list_terms=_list_terms(rules),
+        checks=checks,
     )
     ruleset._single = [None] * len(patterns)
     ruleset.simple = simple
-    regex_ids: list[int] = []
-    for tid, key in enumerate(keys):
-        ruleset._index.add(tid, key)
-        if key is None:
-            regex_ids.append(tid)
-    if regex_ids:
-        # Measured: a boundary-wrapped Unicode pattern needs about 140 KB in a Set.
-        max_mem = min(2 << 30, max(64 << 20, len(regex_ids) * (256 << 10)))
-        compiled = re2.Set.SearchSet(_options(max_mem))
-        for tid in regex_ids:
-            compiled.Add(patterns[tid])
-        # A Set whose Compile failed must never be matched against: it crashes the process.
-        try:
-            compiled.Compile()
-        except re2.error as exc:
-            raise TermError(
-                f"cannot compile {len(regex_ids)} regular expressions within {max_mem} bytes"
-            ) from exc
-        ruleset._regex_set = compiled
-        ruleset._regex_ids = regex_ids
+    _build_groups(ruleset)
+    _build_screen(ruleset, keys)
     return ruleset
+
+
+# A group of at least this many plain words is checked with one RE2 pass, not word by word.
+_GROUP_PATTERN_MIN = 6
+
+
+def _build_groups(ruleset: RuleSet) -> None:
+    """Number every distinct group of terms; give large groups of words one pattern."""
+    ids: dict[frozenset[int], int] = {}
+
+    def gid(group: frozenset[int]) -> int:
+        if group not in ids:
+            ids[group] = len(ruleset.groups)
+            ruleset.groups.append(group)
+            ruleset._group_patterns.append(_group_pattern(ruleset, group))
+        return ids[group]
+
+    for number, rule in enumerate(ruleset.rules):
+        ruleset.rules[number] = replace(
+            rule,
+            required_groups=tuple(gid(g) for g in rule.required),
+            any_groups={key: gid(terms) for key, terms in rule.any_terms.items() if terms},
+        )
+
+
+def _group_pattern(ruleset: RuleSet, group: frozenset[int]) -> str | None:
+    checks = [ruleset.checks[tid] for tid in sorted(group)]
+    if len(checks) < _GROUP_PATTERN_MIN or any(c is None for c in checks):
+        return None
+    exact = [re.escape(c[0]) for c in checks if c is not None and not c[1]]
+    prefixes = [re.escape(c[0]) for c in checks if c is not None and c[1]]
+    options = []
+    if exact:
+        options.append(f"(?:{'|'.join(exact)}){_AFTER}")
+    if prefixes:
+        options.append(f"(?:{'|'.join(prefixes)})")
+    return f"{_BEFORE}(?:{'|'.join(options)})"
+
+
+def _build_screen(ruleset: RuleSet, keys: list[ScreenKey | None]) -> None:
+    """Give each rule one necessary group of terms to be woken by, and build the automaton.
+
+    The group chosen is the one whose terms the fewest rules share (names are rare in news,
+    words that many rules share are common), with a penalty for very short literals.
+    """
+    entries: dict[str, dict[tuple[bool, bool], list[int]]] = {}
+    always: list[int] = []
+    for number, rule in enumerate(ruleset.rules):
+        best: frozenset[int] | None = None
+        best_cost = 0
+        for group in rule.required:
+            found = [keys[tid] for tid in group]
+            usable = [key for key in found if key is not None]
+            if not group or len(usable) < len(found):
+                continue
+            cost = sum(len(ruleset.by_term[tid]) for tid in group)
+            cost += sum(50 for literal, _, _ in usable if len(literal) < 4)
+            if best is None or cost < best_cost:
+                best, best_cost = group, cost
+        if best is None:
+            always.append(number)
+            continue
+        for tid in sorted(best):
+            key = keys[tid]
+            assert key is not None
+            literal, before, after = key
+            slot = entries.setdefault(literal, {}).setdefault((before, after), [])
+            if not slot or slot[-1] != number:
+                slot.append(number)
+    ruleset.always = tuple(always)
+    if entries:
+        automaton = ahocorasick.Automaton()
+        for literal, flags in entries.items():
+            automaton.add_word(
+                literal,
+                (len(literal), tuple((b, a, tuple(r)) for (b, a), r in flags.items())),
+            )
+        automaton.make_automaton()
+        ruleset._screen = automaton
 
 
 def clause_terms(clause: Clause | Term) -> list[Term]:

@@ -25,7 +25,7 @@ def explain(ruleset: RuleSet, rule_id: str, article: Article) -> list[str]:
     pool = [
         p
         for tid in set(rule.term_ids.values())
-        if tid in doc.present
+        if doc.has(tid)
         for p in doc.positions(tid)
         if p.field in fields
     ]

@@ -6,7 +6,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from monitor.model import Article, Hit, Match
-from monitor.rules.compile import Rule, RuleSet
+from monitor.rules.compile import (
+    ALL_FIELDS,
+    FIELD_BITS,
+    Rule,
+    RuleSet,
+    contains,
+    screening_text,
+)
 from monitor.rules.modality import Modality, classify
 from monitor.rules.schema import Clause, Term
 from monitor.text import fold_quotes, index_of, sentence_starts, snippet, word_starts
@@ -34,37 +41,87 @@ MAX_TRIGGERS_JUDGED = 8
 
 
 class Doc:
-    """One article prepared for matching: candidate terms at once, exact positions on demand."""
+    """One article prepared for matching: terms checked once each, positions on demand."""
 
     def __init__(self, ruleset: RuleSet, article: Article, fields: Collection[str]) -> None:
         self.ruleset = ruleset
         self.texts: dict[str, str] = {}
         self._folded: dict[str, str] = {}
-        self._candidates: dict[str, set[int]] = {}
-        self._layout: dict[str, tuple[list[int], list[int]]] = {}
+        # The screening form of each field (see compile.screening_text), in _FIELDS order.
+        self._screening: list[tuple[int, str]] = []
+        self._has: dict[int, int] = {}
+        self._anywhere: dict[int, bool] = {}
+        self._groups: dict[int, bool] = {}
         self._cache: dict[int, list[Pos]] = {}
+        self._layout: dict[str, tuple[list[int], list[int]]] = {}
         self._lowered: dict[str, str | None] = {}
-        self.present: set[int] = set()
         for name in _FIELDS:
             if name not in fields:
                 continue
             original = article.field_text(name)[:_MAX_TEXT]
             self.texts[name] = original
             folded = fold_quotes(original)
-            found = set(ruleset.detect(folded))
-            if found:
-                self._folded[name] = folded
-                self._candidates[name] = found
-                self.present |= found
+            self._folded[name] = folded
+            self._screening.append((FIELD_BITS[name], screening_text(folded)))
+
+        # Every field's screening text, joined by a newline: a boundary no term contains.
+        self.joined = "\n".join(text for _, text in self._screening)
+
+    def screen(self) -> set[int]:
+        """Return the indexes of the rules that may match (one pass over every field)."""
+        return self.ruleset.screen(self.joined)
+
+    def anywhere(self, tid: int) -> bool:
+        """Whether a term occurs in any field; exact, cached (one search for plain words)."""
+        found = self._anywhere.get(tid)
+        if found is None:
+            check = self.ruleset.checks[tid]
+            found = contains(self.joined, check) if check is not None else bool(self.has(tid))
+            self._anywhere[tid] = found
+        return found
+
+    def any_of(self, gid: int, mask: int) -> bool:
+        """Whether any term of a group occurs in the fields of ``mask``."""
+        if mask != ALL_FIELDS:
+            return any(self.has(tid) & mask for tid in self.ruleset.groups[gid])
+        found = self._groups.get(gid)
+        if found is None:
+            regex = self.ruleset.group_regex(gid)
+            if regex is not None:
+                found = regex.search(self.joined) is not None
+            else:
+                found = any(self.anywhere(tid) for tid in self.ruleset.groups[gid])
+            self._groups[gid] = found
+        return found
+
+    def has(self, tid: int) -> int:
+        """Return the fields (as FIELD_BITS) in which a term occurs; exact, cached."""
+        found = self._has.get(tid)
+        if found is not None:
+            return found
+        found = 0
+        check = self.ruleset.checks[tid]
+        if check is not None:
+            for bit, text in self._screening:
+                if contains(text, check):
+                    found |= bit
+        else:
+            regex = self.ruleset.regex(tid)
+            for name, folded in self._folded.items():
+                if regex.search(folded) is not None:
+                    found |= FIELD_BITS[name]
+        self._has[tid] = found
+        return found
 
     def positions(self, tid: int) -> list[Pos]:
-        """Return every confirmed occurrence of one term, in every field."""
+        """Return every occurrence of one term, in every field."""
         cached = self._cache.get(tid)
         if cached is not None:
             return cached
         out: list[Pos] = []
+        where = self.has(tid)
         for n, name in enumerate(_FIELDS):
-            if tid not in self._candidates.get(name, ()):
+            if not where & FIELD_BITS[name]:
                 continue
             text = self._folded[name]
             for start, end in self.ruleset.spans(tid, text, self._lowered_of(name, text)):
@@ -107,23 +164,42 @@ class Doc:
 
 def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
     """Return one Match per rule of ``ruleset`` that ``article`` satisfies."""
-    doc = Doc(ruleset, article, ruleset.fields)
-    if not doc.present:
+    if not ruleset.rules:
         return []
-    candidates: set[int] = set()
-    for tid in doc.present:
-        candidates.update(ruleset.by_term.get(tid, ()))
+    doc = Doc(ruleset, article, ruleset.fields)
     matches: list[Match] = []
-    for index in sorted(candidates):
+    for index in sorted(doc.screen()):
         rule = ruleset.rules[index]
-        if not all(not group.isdisjoint(doc.present) for group in rule.required):
+        if rule.filtered and not admits(rule, article):
             continue
-        if not admits(rule, article):
+        mask = rule.mask
+        if not all(doc.any_of(gid, mask) for gid in rule.required_groups):
+            continue
+        if not rule.positional and not holds(rule, rule.spec.match, doc):
             continue
         found = match_rule(rule, doc)
         if found is not None:
             matches.append(found)
     return matches
+
+
+def holds(rule: Rule, node: Clause | Term, doc: Doc) -> bool:
+    """Whether a clause without positions holds, from which terms occur (as ``evaluate``)."""
+    if isinstance(node, Term):
+        tid = rule.tid_of[id(node)]
+        return doc.anywhere(tid) if rule.mask == ALL_FIELDS else bool(doc.has(tid) & rule.mask)
+    if not node.all and not node.any:
+        return False
+    if any(holds(rule, child, doc) for child in node.none):
+        return False
+    if not all(holds(rule, child, doc) for child in node.all):
+        return False
+    if not node.any:
+        return True
+    gid = rule.any_groups.get(id(node))
+    if gid is not None and doc.any_of(gid, rule.mask):
+        return True
+    return any(holds(rule, child, doc) for child in node.any if not isinstance(child, Term))
 
 
 def admits(rule: Rule, article: Article) -> bool:
@@ -149,7 +225,7 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
     pool = [
         pos
         for tid in set(rule.term_ids.values())
-        if tid in doc.present
+        if doc.has(tid) & rule.mask
         for pos in doc.positions(tid)
         if pos.field in fields
     ]
