@@ -11,10 +11,12 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Article
+from monitor.rules import match
 from monitor.rules.compile import (
     FIELD_BITS,
     ODD_SPACES,
@@ -31,6 +33,7 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS = ("title", "summary", "text")
 # The offset between fields in word and sentence numbers (as in monitor.rules.match).
 GAP = 1_000_000
+DEFAULT_FULL_SCAN_AFTER = match.FULL_SCAN_AFTER
 
 
 def reference(ruleset: RuleSet, article: Article) -> list[str]:
@@ -150,11 +153,18 @@ texts = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SPACES)), max
 )
 
 
+@pytest.mark.parametrize("full_scan_after", [match.FULL_SCAN_AFTER, 0])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs, texts, texts, st.sampled_from(WORDS))
 def test_screening_matches_the_reference(
-    written: list[tuple[Clause, bool, list[str]]], text: str, summary: str, title: str
+    full_scan_after: int,
+    written: list[tuple[Clause, bool, list[str]]],
+    text: str,
+    summary: str,
+    title: str,
 ) -> None:
+    # 0: every word is found by the one-pass scan of all words instead of one search each.
+    match.FULL_SCAN_AFTER = full_scan_after
     rules = [
         RuleSpec(
             RuleFields(id=f"r{i}", case_sensitive=case, fields=fields),  # type: ignore[arg-type]
@@ -166,7 +176,10 @@ def test_screening_matches_the_reference(
     ]
     ruleset = compile_rules(rules)
     art = Article("src", "g", "", title, summary, text, NOW, NOW, "h")
-    got = [m.rule_id for m in match_article(ruleset, art)]
+    try:
+        got = [m.rule_id for m in match_article(ruleset, art)]
+    finally:
+        match.FULL_SCAN_AFTER = DEFAULT_FULL_SCAN_AFTER
     assert got == reference(ruleset, art)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from dataclasses import dataclass, field, replace
@@ -156,13 +157,20 @@ class RuleSet:
     always: tuple[int, ...] = ()
     # literal -> (its length, [(boundary before, boundary after, rule indexes)])
     _screen: Any = field(default=None, repr=False)
+    # Every plain-words term: literal -> (its length, exact term ids, prefix term ids).
+    _words: Any = field(default=None, repr=False)
     _single: list[re2._Regexp | None] = field(default_factory=list, repr=False)
     # Sets of terms of which any one is enough (a rule's necessary groups, an ``any`` list).
     groups: list[frozenset[int]] = field(default_factory=list, repr=False)
+    # Each group split into its plain-words terms and the others (regexes, case-sensitive).
+    group_parts: list[tuple[frozenset[int], tuple[int, ...]]] = field(
+        default_factory=list, repr=False
+    )
     # For a large group of plain words: one RE2 pattern over screening text that finds any of
     # them (compiled on first use; None when the group is small or has other terms).
     _group_patterns: list[str | None] = field(default_factory=list, repr=False)
     _group_regex: dict[int, re2._Regexp] = field(default_factory=dict, repr=False)
+    _phrases: dict[int, re.Pattern[str]] = field(default_factory=dict, repr=False)
     # Single-word, case-insensitive terms: (word, is_prefix); found with str.find, not RE2.
     simple: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)
 
@@ -181,6 +189,22 @@ class RuleSet:
             for need_before, need_after, rules in entries:
                 if (before or not need_before) and (after or not need_after):
                     found.update(rules)
+        return found
+
+    def words_in(self, text: str) -> set[int]:
+        """Return the ids of every plain-words term (``checks``) that occurs in screening text."""
+        automaton = self._words
+        found: set[int] = set()
+        if automaton is None or not text:
+            return found
+        last = len(text) - 1
+        for end, (size, exact, prefixes) in automaton.iter(text):
+            start = end - size + 1
+            if start and _is_word_char(text[start - 1]):
+                continue
+            found.update(prefixes)
+            if exact and (end == last or not _is_word_char(text[end + 1])):
+                found.update(exact)
         return found
 
     def regex(self, term_id: int) -> re2._Regexp:
@@ -214,6 +238,15 @@ class RuleSet:
         simple = self.simple.get(term_id)
         if simple is not None and lowered is not None:
             return _find_word(lowered, *simple)[:MAX_HITS]
+        check = self.checks[term_id]
+        if check is not None and lowered is not None:
+            # Plain words: a Python pattern on the lower-cased text, compiled in microseconds
+            # where a Unicode-aware RE2 pattern takes milliseconds; literal words joined by
+            # whitespace cannot backtrack.
+            phrase = self._phrases.get(term_id)
+            if phrase is None:
+                phrase = self._phrases[term_id] = _phrase_pattern(*check)
+            return [m.span() for m in itertools.islice(phrase.finditer(lowered), MAX_HITS)]
         regex = self.regex(term_id)
         out: list[tuple[int, int]] = []
         pos = 0
@@ -252,6 +285,14 @@ def screening_text(folded: str) -> str:
     else:
         lowered = lowered.translate(_ODD_TABLE)
     return " ".join(lowered.split())
+
+
+def _phrase_pattern(words: str, prefix: bool) -> re.Pattern[str]:
+    """Return the pattern of lower-case words as RE2 would find them: any RE2 whitespace
+    between words, word boundaries (Python's \\w is RE2's [\\pL\\pN_]) and, for a prefix,
+    the rest of the last word."""
+    body = "[\t\n\f\r ]+".join(re.escape(word) for word in words.split(" "))
+    return re.compile(f"(?<!\\w){body}" + ("\\w*" if prefix else "(?!\\w)"))
 
 
 def contains(text: str, check: tuple[str, bool]) -> bool:
@@ -499,7 +540,23 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
     ruleset.simple = simple
     _build_groups(ruleset)
     _build_screen(ruleset, keys)
+    _build_words(ruleset)
     return ruleset
+
+
+def _build_words(ruleset: RuleSet) -> None:
+    """Build the automaton of every plain-words term, for articles that ask about many."""
+    by_literal: dict[str, tuple[list[int], list[int]]] = {}
+    for tid, check in enumerate(ruleset.checks):
+        if check is not None:
+            exact, prefixes = by_literal.setdefault(check[0], ([], []))
+            (prefixes if check[1] else exact).append(tid)
+    if by_literal:
+        automaton = ahocorasick.Automaton()
+        for literal, (exact, prefixes) in by_literal.items():
+            automaton.add_word(literal, (len(literal), tuple(exact), tuple(prefixes)))
+        automaton.make_automaton()
+        ruleset._words = automaton
 
 
 # A group of at least this many plain words is checked with one RE2 pass, not word by word.
@@ -514,6 +571,8 @@ def _build_groups(ruleset: RuleSet) -> None:
         if group not in ids:
             ids[group] = len(ruleset.groups)
             ruleset.groups.append(group)
+            words = frozenset(tid for tid in group if ruleset.checks[tid] is not None)
+            ruleset.group_parts.append((words, tuple(sorted(group - words))))
             ruleset._group_patterns.append(_group_pattern(ruleset, group))
         return ids[group]
 

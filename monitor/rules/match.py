@@ -36,6 +36,8 @@ class Pos:
 
 
 _FIELDS = ("title", "summary", "text")
+# After this many single-word searches in one article, find all words in one pass instead.
+FULL_SCAN_AFTER = 24
 MAX_SENTENCES_JUDGED = 16
 MAX_TRIGGERS_JUDGED = 8
 
@@ -51,6 +53,8 @@ class Doc:
         self._screening: list[tuple[int, str]] = []
         self._has: dict[int, int] = {}
         self._anywhere: dict[int, bool] = {}
+        self._searches = 0
+        self._words: set[int] | None = None
         self._groups: dict[int, bool] = {}
         self._cache: dict[int, list[Pos]] = {}
         self._layout: dict[str, tuple[list[int], list[int]]] = {}
@@ -76,7 +80,17 @@ class Doc:
         found = self._anywhere.get(tid)
         if found is None:
             check = self.ruleset.checks[tid]
-            found = contains(self.joined, check) if check is not None else bool(self.has(tid))
+            if check is None:
+                found = bool(self.has(tid))
+            elif self._words is not None:
+                found = tid in self._words
+            elif self._searches >= FULL_SCAN_AFTER:
+                # Many words asked about: one pass that finds every word of every rule.
+                self._words = self.ruleset.words_in(self.joined)
+                found = tid in self._words
+            else:
+                self._searches += 1
+                found = contains(self.joined, check)
             self._anywhere[tid] = found
         return found
 
@@ -87,7 +101,10 @@ class Doc:
         found = self._groups.get(gid)
         if found is None:
             regex = self.ruleset.group_regex(gid)
-            if regex is not None:
+            words, others = self.ruleset.group_parts[gid]
+            if self._words is not None:
+                found = not self._words.isdisjoint(words) or any(map(self.anywhere, others))
+            elif regex is not None:
                 found = regex.search(self.joined) is not None
             else:
                 found = any(self.anywhere(tid) for tid in self.ruleset.groups[gid])
@@ -175,7 +192,9 @@ def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
         mask = rule.mask
         if not all(doc.any_of(gid, mask) for gid in rule.required_groups):
             continue
-        if not rule.positional and not holds(rule, rule.spec.match, doc):
+        # With positions ignored (and, for rules that have them, ``not`` too, as a word can be
+        # excluded in one sentence and allowed in another), this is a necessary condition.
+        if not holds(rule, rule.spec.match, doc, relaxed=rule.positional):
             continue
         found = match_rule(rule, doc)
         if found is not None:
@@ -183,23 +202,28 @@ def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
     return matches
 
 
-def holds(rule: Rule, node: Clause | Term, doc: Doc) -> bool:
-    """Whether a clause without positions holds, from which terms occur (as ``evaluate``)."""
+def holds(rule: Rule, node: Clause | Term, doc: Doc, relaxed: bool = False) -> bool:
+    """Whether a clause holds from which terms occur, ignoring positions (as ``evaluate``).
+
+    ``relaxed`` also ignores ``not``: then it is only a necessary condition.
+    """
     if isinstance(node, Term):
         tid = rule.tid_of[id(node)]
         return doc.anywhere(tid) if rule.mask == ALL_FIELDS else bool(doc.has(tid) & rule.mask)
     if not node.all and not node.any:
         return False
-    if any(holds(rule, child, doc) for child in node.none):
+    if not relaxed and any(holds(rule, child, doc) for child in node.none):
         return False
-    if not all(holds(rule, child, doc) for child in node.all):
+    if not all(holds(rule, child, doc, relaxed) for child in node.all):
         return False
     if not node.any:
         return True
     gid = rule.any_groups.get(id(node))
     if gid is not None and doc.any_of(gid, rule.mask):
         return True
-    return any(holds(rule, child, doc) for child in node.any if not isinstance(child, Term))
+    return any(
+        holds(rule, child, doc, relaxed) for child in node.any if not isinstance(child, Term)
+    )
 
 
 def admits(rule: Rule, article: Article) -> bool:
@@ -225,7 +249,7 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
     pool = [
         pos
         for tid in set(rule.term_ids.values())
-        if doc.has(tid) & rule.mask
+        if doc.anywhere(tid) and doc.has(tid) & rule.mask
         for pos in doc.positions(tid)
         if pos.field in fields
     ]
