@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import sqlite3
@@ -41,6 +42,9 @@ from monitor.web.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
+_RULE_VERSIONS = itertools.count(1)
+
+
 @dataclass
 class Rules:
     """The rules in force: the compiled set and each spec by id."""
@@ -48,6 +52,8 @@ class Rules:
     ruleset: RuleSet
     specs: dict[str, RuleSpec]
     loaded: LoadedRules
+    # Tells matches made by parse workers with these rules from those made with older ones.
+    version: int = field(default_factory=lambda: next(_RULE_VERSIONS))
 
     @classmethod
     def load(cls, config: Config, previous: Rules | None = None) -> Rules:
@@ -121,6 +127,7 @@ def build_runtime(
     templates, problems = TemplateSet.load(config.templates_dir)
     for problem in problems:
         log.error("template problem: %s", problem)
+    poller.set_rules(rules.version, rules.loaded.specs)
     rt = Runtime(
         config, store, rules, channels, clock, poller, started_at=clock.now(), templates=templates
     )
@@ -140,10 +147,19 @@ def sync_config_sources(rt: Runtime) -> None:
     )
 
 
-def ingest(rt: Runtime, articles: list[Article], now: datetime) -> IngestReport:
-    """Store new or changed articles, match them, and open or join Events; call in a transaction."""
+def ingest(
+    rt: Runtime,
+    articles: list[Article],
+    now: datetime,
+    matched: list[list[Match]] | None = None,
+) -> IngestReport:
+    """Store new or changed articles, match them, and open or join Events; call in a transaction.
+
+    ``matched`` holds each article's matches when a parse worker made them with the rules in
+    force; otherwise (or after a reload) the articles are matched here.
+    """
     report = IngestReport()
-    for article in articles:
+    for n, article in enumerate(articles):
         article_id, saved = article_q.save_article(rt.store, article, now)
         if saved is article_q.Saved.NEW:
             report.new += 1
@@ -151,7 +167,8 @@ def ingest(rt: Runtime, articles: list[Article], now: datetime) -> IngestReport:
             report.updated += 1
         else:
             continue
-        for match in match_article(rt.rules.ruleset, article):
+        found = matched[n] if matched is not None else match_article(rt.rules.ruleset, article)
+        for match in found:
             record_match(rt, article, article_id, match, now, report)
     return report
 
@@ -379,6 +396,8 @@ class Fetched:
     max_age: float | None = None
     ttl: float | None = None
     error: FetchError | None = None
+    matches: list[list[Match]] | None = None
+    rules_version: int = 0
 
 
 def is_due(rt: Runtime, spec: SourceSpec, now: datetime) -> bool:
@@ -428,6 +447,8 @@ def fetch_one(rt: Runtime, job: PollJob, now: datetime) -> Fetched:
         new_url=polled.new_url,
         max_age=polled.max_age,
         ttl=polled.ttl,
+        matches=polled.matches,
+        rules_version=polled.rules_version,
     )
 
 
@@ -481,7 +502,9 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         return report
     crashpoints.reach("after_fetch")
     with rt.store.transaction():
-        report.ingest = ingest(rt, fetched.articles, now)
+        current = fetched.matches is not None and fetched.rules_version == rt.rules.version
+        matched = fetched.matches if current else None
+        report.ingest = ingest(rt, fetched.articles, now, matched)
         interval = schedule.next_interval(
             every=spec.every,
             current=fetched.job.interval,

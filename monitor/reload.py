@@ -95,6 +95,7 @@ class Reloader:
             rt.poller = FeedPoller(config.spec.fetch)
         rt.config = config
         rt.rules = rules
+        rt.poller.set_rules(rules.version, rules.loaded.specs)
         sync_config_sources(rt)
         record_rule_problems(rt)
         log.info(

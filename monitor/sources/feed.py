@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from monitor.config import FetchSpec, SourceSpec
-from monitor.model import Article, FetchResult
+from monitor.model import Article, FetchResult, Match
 from monitor.sources.fetch import FetchLimits, fetch, make_client
 from monitor.sources.parse import ParsePool
+
+if TYPE_CHECKING:
+    from monitor.rules.schema import RuleSpec
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class Polled:
     new_url: str | None = None
     ttl: float | None = None
     max_age: float | None = None
+    # Each article's matches, made in the parse worker with the rules of ``rules_version``.
+    matches: list[list[Match]] | None = None
+    rules_version: int = 0
 
 
 def limits_from(spec: FetchSpec) -> FetchLimits:
@@ -46,6 +53,7 @@ class FeedPoller:
         self._client = make_client(self.limits)
         self._spec = spec
         self._pool: ParsePool | None = None
+        self._rules: tuple[int, list[RuleSpec]] | None = None
         self._lock = threading.Lock()
 
     def _parser(self) -> ParsePool:
@@ -57,6 +65,8 @@ class FeedPoller:
                     timeout=self._spec.parse_timeout.total_seconds(),
                     memory_bytes=self._spec.parse_memory_mb * 1024 * 1024,
                 )
+                if self._rules is not None:
+                    self._pool.set_rules(*self._rules)
             return self._pool
 
     def poll(
@@ -85,7 +95,8 @@ class FeedPoller:
             etag=response.etag,
             last_modified=response.last_modified,
         )
-        parsed = self._parser().parse(result)
+        done = self._parser().parse_and_match(result)
+        parsed = done.feed
         articles = parsed.articles
         if source.publisher:
             articles = [replace(a, publisher=source.publisher) for a in articles]
@@ -98,7 +109,16 @@ class FeedPoller:
             new_url=response.permanent_redirect,
             ttl=parsed.ttl,
             max_age=response.max_age,
+            matches=done.matches,
+            rules_version=done.rules_version,
         )
+
+    def set_rules(self, version: int, specs: list[RuleSpec]) -> None:
+        """Let the parse workers match articles with these rules (see ParsePool.set_rules)."""
+        self._rules = (version, specs)
+        with self._lock:
+            if self._pool is not None:
+                self._pool.set_rules(version, specs)
 
     def close(self) -> None:
         self._client.close()

@@ -19,18 +19,41 @@ import multiprocessing
 import resource
 import signal
 import threading
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import FetchError
-from monitor.model import FetchResult
+from monitor.model import FetchResult, Match
 from monitor.normalize import NormalizedFeed, normalize
+
+if TYPE_CHECKING:
+    from monitor.rules.compile import RuleSet
+    from monitor.rules.schema import RuleSpec
 
 # Starting a worker imports feedparser; a loaded machine may take seconds, and this wait
 # is not charged to the parse deadline.
 START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class RulesUpdate:
+    """The rules a worker matches parsed articles against, sent when they change."""
+
+    version: int
+    specs: list[RuleSpec]
+
+
+@dataclass
+class Parsed:
+    """A parsed feed and, when the worker had rules, each article's matches."""
+
+    feed: NormalizedFeed
+    # One list per article of ``feed``, made with the rules of ``rules_version``.
+    matches: list[list[Match]] | None = None
+    rules_version: int = 0
 
 
 def parse_inline(result: FetchResult) -> NormalizedFeed:
@@ -52,6 +75,7 @@ class ParsePool:
         # Replaces the default preload of __main__: the server imports only the parser.
         self._ctx.set_forkserver_preload(["monitor.sources.parse"])
         self._cond = threading.Condition()
+        self._rules: RulesUpdate | None = None
         self._closed = False
         self._started = 0
         # None is a slot whose worker is started by the next thread that takes it.
@@ -59,8 +83,20 @@ class ParsePool:
         for _ in range(workers):
             self._idle.append(self._start())
 
+    def set_rules(self, version: int, specs: list[RuleSpec]) -> None:
+        """Match parsed articles in the workers with these rules from now on.
+
+        Matching runs next to parsing, on the workers' cores, so the daemon's own process
+        only stores; each worker compiles the rules once per version.
+        """
+        self._rules = RulesUpdate(version, list(specs))
+
     def parse(self, result: FetchResult) -> NormalizedFeed:
         """Normalize ``result`` in a worker; raise FetchError if it fails or takes too long."""
+        return self.parse_and_match(result).feed
+
+    def parse_and_match(self, result: FetchResult) -> Parsed:
+        """Normalize ``result`` in a worker and match its articles against the current rules."""
         worker = self._acquire()
         kind: str = "died"
         payload: object = "did not start"
@@ -77,7 +113,7 @@ class ParsePool:
         finally:
             # Only a worker that answered normally is trusted with the next feed.
             self._release(worker, healthy=kind in ("ok", "error"))
-        if kind == "ok" and isinstance(payload, NormalizedFeed):
+        if kind == "ok" and isinstance(payload, Parsed):
             return payload
         raise FetchError(self._message(kind, str(payload)))
 
@@ -136,6 +172,10 @@ class ParsePool:
         try:
             if not worker.wait_ready(START_TIMEOUT):
                 return "died", "did not start"
+            rules = self._rules
+            if rules is not None and worker.rules_version != rules.version:
+                worker.conn.send(rules)
+                worker.rules_version = rules.version
             worker.conn.send(result)
             # The deadline is wall-clock: RLIMIT_CPU would count the worker's whole life.
             if not worker.conn.poll(self.timeout):
@@ -167,6 +207,7 @@ class _Worker:
         self.proc.start()
         child.close()
         self._ready = False
+        self.rules_version = 0
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the worker has started; False if it did not within ``timeout``."""
@@ -210,6 +251,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(memory_bytes)
     conn.send(("ready", ""))
+    rules: tuple[int, RuleSet] | None = None
     while True:
         try:
             task = conn.recv()
@@ -221,17 +263,37 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             return
         if task is None:
             return
-        reply = _handle(task)
+        if isinstance(task, RulesUpdate):
+            rules = _compile(task)
+            continue
+        reply = _handle(task, rules)
         try:
             conn.send(reply)
         except MemoryError:
             conn.send(("memory", ""))
 
 
-def _handle(task: FetchResult) -> tuple[str, Any]:
-    """Normalize one task and return the outcome as a picklable reply."""
+def _compile(update: RulesUpdate) -> tuple[int, RuleSet] | None:
+    """Compile the rules sent by the parent; None (the parent matches) if that fails."""
     try:
-        return "ok", normalize(task)
+        from monitor.rules.compile import compile_rules
+
+        return update.version, compile_rules(update.specs)
+    except Exception:  # the parent compiled the same rules; it will match by itself
+        return None
+
+
+def _handle(task: FetchResult, rules: tuple[int, RuleSet] | None) -> tuple[str, Any]:
+    """Normalize one task (and match its articles) and return a picklable reply."""
+    try:
+        feed = normalize(task)
+        if rules is None:
+            return "ok", Parsed(feed)
+        from monitor.rules.match import match_article
+
+        version, ruleset = rules
+        matches = [match_article(ruleset, article) for article in feed.articles]
+        return "ok", Parsed(feed, matches, version)
     except FetchError as exc:
         return "error", str(exc)
     except MemoryError:
