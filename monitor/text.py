@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
-_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*\.?", re.UNICODE)
-# A sentence ends at . ! or ? (with closing quotes or brackets) followed by space.
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n\s*\n")
+# A word: letters and digits, joined by apostrophes, periods or hyphens ("U.S.", "don't"), with
+# an optional final period. ``{w}`` stands for one letter or digit: ``[^\W_]`` in any script, or
+# ``[A-Za-z0-9]``, the same set on ASCII text and about a third faster to scan. The possessive
+# quantifiers (``++``, ``*+``) give the same matches as plain ones here, since the pattern always
+# succeeds on its first, greedy try, but skip the bookkeeping for backtracking.
+_WORD_PATTERN = r"{w}++(?:['’.\-]{w}++)*+\.?"
+_WORD = re.compile(_WORD_PATTERN.format(w=r"[^\W_]"))
+_ASCII_WORD = re.compile(_WORD_PATTERN.format(w="[A-Za-z0-9]"))
 _ABBREVIATIONS = frozenset(
     [
         "mr",
@@ -59,6 +64,56 @@ _ABBREVIATIONS = frozenset(
         "e.g",
     ]
 )
+# Sentence ends. A sentence ends at a run of . ! ? or … (with any closing quotes or brackets
+# after it) followed by whitespace, unless the run starts with a period after an abbreviation,
+# and at a blank line. The next sentence begins after the whitespace, so every pattern below
+# takes that whitespace too: the end of a match is the start of a sentence.
+#
+# Each pattern begins with one literal character, because the regex engine jumps from one
+# occurrence of a literal to the next (as str.find does) but tests every character of the text
+# against a character set, several times slower; so there is one pattern per kind of ending,
+# not one pattern for all. A run is only matched from its first character (the lookbehind
+# after that character), since a run that does not end a sentence from its start does not from
+# inside either.
+_TERMINATORS = "[.!?…]"
+_RUN_REST = r"[.!?…]*+[\"'”’)\]]*+\s+"
+# Characters stripped from the word before a period when testing for an abbreviation.
+_OPENERS = "\"'“‘("
+
+
+def _plain_word_before(size: int) -> str:
+    """Return a lookbehind, for use after a period, that the word before is no abbreviation.
+
+    It holds when that word is whole (a space or newline before it), is ``size`` ASCII letters
+    or digits long, and is none of the abbreviations of that length in any letter case. Such a
+    word has no period and nothing to strip, so this is exactly the test ``sentence_starts``
+    makes in Python (lower case, strip, look up), for the most common words.
+    """
+    lookbehind = rf"(?<=[ \n][A-Za-z0-9]{{{size}}}\.)"
+    same = sorted(a for a in _ABBREVIATIONS if len(a) == size and a.isalnum())
+    if same:
+        lookbehind += rf"(?<![ \n](?i:{'|'.join(same)})\.)"
+    return lookbehind
+
+
+# Plain words of 2 to 12 characters; longer words, and all others, take the test in Python.
+# The first lookbehind (two letters or digits before the period) rules out most other text at
+# once, before the eleven alternatives are tried.
+_PLAIN_WORDS = "|".join(f"(?:{_plain_word_before(size)})" for size in range(2, 13))
+_PLAIN_WORD_BEFORE = rf"(?<=[A-Za-z0-9]{{2}}\.)(?:{_PLAIN_WORDS})"
+# A run that starts with a period after a plain word: it ends a sentence, no test needed.
+_PERIOD_END = re.compile(rf"\.(?:{_PLAIN_WORD_BEFORE}){_RUN_REST}")
+# Every other run that starts with a period: it ends a sentence unless it follows an
+# abbreviation, which sentence_starts() tests for each match.
+_PERIOD_TO_CHECK = re.compile(rf"\.(?<!{_TERMINATORS}\.)(?!{_PLAIN_WORD_BEFORE}){_RUN_REST}")
+# Runs that start with ! ? or …, one pattern each; rare, so only used when the text has one.
+_OTHER_ENDS = tuple(
+    (mark, re.compile(rf"{re.escape(mark)}(?<!{_TERMINATORS}{re.escape(mark)}){_RUN_REST}"))
+    for mark in "!?…"
+)
+# A blank line: \n, any whitespace, \n. It also ends a sentence after an abbreviation.
+_BLANK_LINE = re.compile(r"\n\s*\n\s*")
+
 # Same-length replacements so offsets in the matched text equal offsets in the stored text.
 _QUOTE_PAIRS = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("\u00a0", " "))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -81,26 +136,46 @@ def fold_quotes(text: str) -> str:
 
 def word_starts(text: str) -> list[int]:
     """Return the offset of every word in ``text``."""
-    return [m.start() for m in _WORD.finditer(text)]
+    words = _ASCII_WORD if text.isascii() else _WORD
+    # map() over the unbound method keeps the per-word loop in C.
+    return list(map(re.Match.start, words.finditer(text)))
 
 
 def sentence_starts(text: str) -> list[int]:
-    """Return the offset where each sentence of ``text`` begins (the first is 0)."""
-    starts = [0]
-    for m in _END.finditer(text):
-        end = m.end()
-        if m.group().startswith("."):
-            # The word before the period, found without copying the text before it.
-            cut = max(text.rfind(" ", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
-            last = text[cut : m.start()].lower().strip("\"'“‘(")
-            if last in _ABBREVIATIONS or len(last) == 1 or "." in last:
-                continue
-        nxt = end
-        while nxt < len(text) and text[nxt].isspace():
-            nxt += 1
-        if nxt < len(text) and nxt > starts[-1]:
-            starts.append(nxt)
-    return starts
+    """Return the offset where each sentence of ``text`` begins (the first is 0).
+
+    A period after an abbreviation (``Mr.``, ``Gen.``), after a single letter or digit
+    (``J.``), or at the end of a word with a period inside (``U.S.``, ``5.4%.``), ends no
+    sentence unless a blank line follows it.
+    """
+    end = re.Match.end
+    # map() over the unbound method keeps the loop over matches in C.
+    ends = set(map(end, _PERIOD_END.finditer(text)))
+    ends.update(map(end, _BLANK_LINE.finditer(text)))
+    for mark, pattern in _OTHER_ENDS:
+        if mark in text:
+            ends.update(map(end, pattern.finditer(text)))
+    # The word before a period begins after the last space or newline before it. ``cut`` is
+    # that offset for the text before ``seen``, and the search resumes from ``seen``, so the
+    # text is searched once however many periods it has.
+    cut = seen = 0
+    for m in _PERIOD_TO_CHECK.finditer(text):
+        stop = m.start()
+        space = max(text.rfind(" ", seen, stop), text.rfind("\n", seen, stop))
+        if space >= 0:
+            cut = space + 1
+        seen = stop
+        # "U.S." or "5.4%.": a period inside the word. Searched from the end, this finds at
+        # once the period checked before when no space came since.
+        if text.rfind(".", cut, stop) >= 0:
+            continue
+        word = text[cut:stop].lower().strip(_OPENERS)
+        if len(word) != 1 and word not in _ABBREVIATIONS:
+            ends.add(m.end())
+    # Several endings may share the whitespace before a sentence (". " then a blank line), and
+    # the text's own end starts no sentence.
+    ends.discard(len(text))
+    return [0, *sorted(ends)]
 
 
 def index_of(starts: list[int], offset: int) -> int:
@@ -108,9 +183,21 @@ def index_of(starts: list[int], offset: int) -> int:
     return max(0, bisect_right(starts, offset) - 1)
 
 
-def sentence_around(text: str, start: int, end: int, limit: int = 280) -> tuple[int, int]:
-    """Return the span of the sentence containing ``start``..``end``, at most ``limit`` long."""
-    starts = sentence_starts(text)
+def _is_start(starts: list[int], offset: int) -> bool:
+    """Return True when ``offset`` is in the sorted list ``starts`` (by bisection, not a scan)."""
+    i = bisect_left(starts, offset)
+    return i < len(starts) and starts[i] == offset
+
+
+def sentence_around(
+    text: str, start: int, end: int, limit: int = 280, *, starts: list[int] | None = None
+) -> tuple[int, int]:
+    """Return the span of the sentence containing ``start``..``end``, at most ``limit`` long.
+
+    ``starts`` may pass ``sentence_starts(text)`` when the caller already has it.
+    """
+    if starts is None:
+        starts = sentence_starts(text)
     i = index_of(starts, start)
     lo = starts[i]
     hi = starts[i + 1] if i + 1 < len(starts) else len(text)
@@ -124,11 +211,19 @@ def sentence_around(text: str, start: int, end: int, limit: int = 280) -> tuple[
     return lo, hi
 
 
-def snippet(text: str, start: int, end: int, limit: int = 280) -> str:
-    """Return a readable excerpt of ``text`` around a span, with ellipses where it was cut."""
-    lo, hi = sentence_around(text, start, end, limit)
+def snippet(
+    text: str, start: int, end: int, limit: int = 280, *, starts: list[int] | None = None
+) -> str:
+    """Return a readable excerpt of ``text`` around a span, with ellipses where it was cut.
+
+    ``starts`` may pass ``sentence_starts(text)`` when the caller already has it; the
+    sentence starts of any other text, even the same text with its quotes folded, may differ.
+    """
+    if starts is None:
+        starts = sentence_starts(text)
+    lo, hi = sentence_around(text, start, end, limit, starts=starts)
     body = " ".join(text[lo:hi].split())
-    starts = sentence_starts(text)
-    prefix = "…" if lo > 0 and lo not in starts else ""
-    suffix = "…" if hi < len(text) and hi not in starts and text[hi - 1 : hi].isalnum() else ""
+    prefix = "…" if lo > 0 and not _is_start(starts, lo) else ""
+    cut_word = text[hi - 1 : hi].isalnum()
+    suffix = "…" if hi < len(text) and not _is_start(starts, hi) and cut_word else ""
     return f"{prefix}{body}{suffix}"

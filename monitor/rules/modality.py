@@ -66,7 +66,9 @@ from __future__ import annotations
 import enum
 import itertools
 import re
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from monitor.text import fold_quotes, index_of, sentence_starts
 
@@ -111,10 +113,34 @@ class _Cue:
     opens_clause: bool
 
 
-# "didn't" -> "did" + "n't" and "it'll" -> "it" + "'ll", so contractions are cues by themselves.
-_TOKEN = re.compile(
-    r"[^\W_]+?(?=(?:n't|'ll)\b)|n't\b|'ll\b|[^\W_]+(?:['\-][^\W_]+)*|[;:—–()\[\],]|(?<=\s)--?(?=\s)"
+# A token is a word or a punctuation mark that may cut a clause. "didn't" -> "did" + "n't" and
+# "it'll" -> "it" + "'ll", so contractions are cues by themselves. The alternatives, in order:
+#   1. the letters before "n't" or "'ll"; the lookahead ``(?={w}++')`` first rules out, at the
+#      cost of one pass over the word, every word that no apostrophe follows;
+#   2. "n't";  3. "'ll";
+#   4. a word, with inner apostrophes or hyphens ("Kim's", "test-fired");
+#   5. a punctuation mark;  6. a dash between spaces.
+# The leading lookahead rejects at once every position where no token can start, instead of
+# trying the six alternatives there. ``{w}`` is one letter or digit: ``[^\W_]`` in any script, or
+# ``[A-Za-z0-9]``, the same set on ASCII text and faster to scan (``{first}`` likewise, inside
+# a set). The possessive ``++`` and ``*+`` find what plain ``+`` and ``*`` would: nothing after
+# them could match had they given a character back.
+_TOKEN_PATTERN = (
+    r"(?=[{first}';:—–()\[\],\-])"
+    r"(?:(?={w}++'){w}+?(?=(?:n't|'ll)\b)"
+    r"|n't\b"
+    r"|'ll\b"
+    r"|{w}++(?:['\-]{w}++)*+"
+    r"|[;:—–()\[\],]"
+    r"|(?<=\s)--?(?=\s))"
 )
+_TOKEN = re.compile(_TOKEN_PATTERN.format(w=r"[^\W_]", first=r"\w"))
+# With the whole pattern as a group, split() returns [gap, token, gap, token, ..., gap]: every
+# token and, from the lengths, every offset, without a Python step per token.
+_SPLIT = re.compile(f"({_TOKEN.pattern})")
+_ASCII_SPLIT = re.compile(f"({_TOKEN_PATTERN.format(w='[A-Za-z0-9]', first='A-Za-z0-9')})")
+# Every token that is not a word: words start with a letter, a digit or an apostrophe.
+_PUNCT_TOKENS = frozenset({";", ":", "—", "–", "(", ")", "[", "]", ",", "-", "--"})
 
 _MAX_GAP = 8
 _MODAL_AFTER = 2
@@ -357,65 +383,80 @@ _MONTH_BEFORE = frozenset(
 _RANK = {_NEG: 0, _HEDGE: 1, _PLAN: 2}
 
 
-@dataclass(frozen=True)
-class _Word:
-    text: str  # lower-case
-    raw: str
-    start: int
-    end: int
-    token: int  # index among all tokens, to tell whether two words are adjacent
+class _Words(NamedTuple):
+    """The words of a sentence, as parallel lists indexed by word number."""
+
+    texts: list[str]  # lower case
+    starts: list[int]
+    ends: list[int]
+    # Every token in order, words and punctuation marks alike, in lower case.
+    tokens: list[str]
+    # The word number of each token that is a word (and of the word before a punctuation mark).
+    word_of: list[int]
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):
     cue: _Cue
     first: int  # word indices, inclusive
     last: int
 
 
-def _lexicon() -> dict[str, list[_Cue]]:
-    """Index every cue phrase by its first word, longest phrase first."""
-    index: dict[str, list[_Cue]] = {}
+@dataclass
+class _Node:
+    """A node of the cue trie: the cue whose phrase ends here, and the words that may follow."""
+
+    cue: _Cue | None = None
+    next: dict[str, _Node] = field(default_factory=dict)
+
+
+def _cue_trie() -> dict[str, _Node]:
+    """Index every cue phrase word by word, from its first word."""
+    root: dict[str, _Node] = {}
     for modality, scope, before, after, phrases in _TABLE:
         for phrase in phrases.split("|"):
             words = tuple(m.group().lower() for m in _TOKEN.finditer(phrase))
             first = words[0]
             opens = modality is not None and len(words) == 1 and first in _SUBORDINATE
-            cue = _Cue(words, modality, scope, before, after, opens)
-            index.setdefault(first, []).append(cue)
-    for cues in index.values():
-        cues.sort(key=lambda c: -len(c.words))
-    return index
+            node = root.setdefault(first, _Node())
+            for word in words[1:]:
+                node = node.next.setdefault(word, _Node())
+            if node.cue is None:  # were a phrase listed twice, its first entry would count
+                node.cue = _Cue(words, modality, scope, before, after, opens)
+    return root
 
 
-_LEXICON = _lexicon()
+_CUES = _cue_trie()
 
 
 def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityResult:
     """Classify the event named by ``sentence[trigger_start:trigger_end]``."""
     text = fold_quotes(sentence)
-    words, puncts = _tokenize(text)
-    asserted = ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
-    if not words:
-        return asserted
+    parts = _split(text)
+    tokens = list(map(str.lower, parts[1::2]))
+    found = _find_cues(tokens, parts, text)
+    # Without a cue that has a modality (neutral phrases have none) nothing can change the
+    # answer, so word positions, clauses and scopes are only worked out when one was found.
+    if all(f.cue.modality is None for f in found):
+        return ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
+    words = _words(parts, tokens)
+    found = [_Found(f.cue, words.word_of[f.first], words.word_of[f.last]) for f in found]
     t0, t1 = _trigger_words(words, trigger_start, trigger_end)
-    found = _find_cues(words, text)
-    clause, region = _clauses(words, puncts, found)
+    clause, region = _clauses(words, found)
     best: tuple[int, int, _Found] | None = None
     for f in found:
         modality = f.cue.modality
         if modality is None:
             continue
-        gap = _reach(f, t0, t1, words, clause, region)
+        gap = _reach(f, t0, t1, words.texts, clause, region)
         if gap is None:
             continue
         key = (_RANK[modality], gap)
         if best is None or key < best[:2]:
             best = (key[0], key[1], f)
     if best is None:
-        return asserted
+        return ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
     f = best[2]
-    start, end = words[f.first].start, words[f.last].end
+    start, end = words.starts[f.first], words.ends[f.last]
     assert f.cue.modality is not None
     return ModalityResult(f.cue.modality, sentence[start:end], start, end)
 
@@ -431,68 +472,106 @@ def classify_in_text(text: str, start: int, end: int) -> ModalityResult:
     return ModalityResult(result.modality, result.cue, result.cue_start + lo, result.cue_end + lo)
 
 
-def _tokenize(text: str) -> tuple[list[_Word], dict[int, str]]:
-    """Split ``text`` into words and punctuation marks, the latter keyed by token index."""
-    words: list[_Word] = []
-    puncts: dict[int, str] = {}
-    for n, m in enumerate(_TOKEN.finditer(text)):
-        token = m.group()
-        if token[0].isalnum() or token[0] == "'":
-            words.append(_Word(token.lower(), token, m.start(), m.end(), n))
-        else:
-            puncts[n] = token
-    return words, puncts
+def _split(text: str) -> list[str]:
+    """Split ``text`` into ``[gap, token, gap, token, ..., gap]``; tokens are words or marks."""
+    return (_ASCII_SPLIT if text.isascii() else _SPLIT).split(text)
 
 
-def _trigger_words(words: list[_Word], start: int, end: int) -> tuple[int, int]:
-    """Return the first and last word index covered by the trigger span."""
-    inside = [i for i, w in enumerate(words) if w.end > start and w.start < max(end, start + 1)]
-    if inside:
-        return inside[0], inside[-1]
-    following = [i for i, w in enumerate(words) if w.start >= start]
-    i = following[0] if following else len(words) - 1
+def _words(parts: list[str], tokens: list[str]) -> _Words:
+    """Return the words among ``tokens`` (lower case) with their offsets in the text."""
+    # offsets[j] is where parts[j] ends, so token k (parts[2k + 1]) spans offsets[2k] to
+    # offsets[2k + 1].
+    offsets = list(itertools.accumulate(map(len, parts)))
+    starts = offsets[0:-1:2]
+    ends = offsets[1::2]
+    if _PUNCT_TOKENS.isdisjoint(tokens):
+        # The common case: every token is a word.
+        return _Words(tokens, starts, ends, tokens, list(range(len(tokens))))
+    is_word = [token not in _PUNCT_TOKENS for token in tokens]
+    # Counting the words so far numbers them: the word count up to a word, less one.
+    word_of = [count - 1 for count in itertools.accumulate(is_word)]
+    return _Words(
+        list(itertools.compress(tokens, is_word)),
+        list(itertools.compress(starts, is_word)),
+        list(itertools.compress(ends, is_word)),
+        tokens,
+        word_of,
+    )
+
+
+def _trigger_words(words: _Words, start: int, end: int) -> tuple[int, int]:
+    """Return the first and last word index covered by the trigger span.
+
+    Words do not overlap, so both their starts and their ends increase, and bisection finds
+    the words that overlap ``start``..``end`` (at least one character wide).
+    """
+    first = bisect_right(words.ends, start)  # the first word that ends after ``start``
+    last = bisect_left(words.starts, max(end, start + 1)) - 1  # the last that starts before
+    if first <= last:
+        return first, last
+    # No word inside: the first word at or after ``start``, else the last word.
+    i = min(bisect_left(words.starts, start), len(words.starts) - 1)
     return i, i
 
 
-def _find_cues(words: list[_Word], text: str) -> list[_Found]:
-    """Find cue phrases left to right, longest first; found phrases do not overlap."""
+def _find_cues(tokens: list[str], parts: list[str], text: str) -> list[_Found]:
+    """Find cue phrases left to right, longest first; found phrases do not overlap.
+
+    ``tokens`` are all tokens in lower case, punctuation marks included, and the phrases found
+    are numbered by token. A phrase never spans punctuation: no mark equals a word of a cue.
+    """
     found: list[_Found] = []
-    i = 0
-    while i < len(words):
-        for cue in _LEXICON.get(words[i].text, ()):
-            n = len(cue.words)
-            span = words[i : i + n]
-            if len(span) < n or any(w.text != c for w, c in zip(span, cue.words, strict=True)):
-                continue
-            if any(b.token != a.token + 1 for a, b in itertools.pairwise(span)):
-                continue  # a phrase never spans punctuation
-            if not _is_cue(cue, words, i, text):
-                continue
-            found.append(_Found(cue, i, i + n - 1))
-            i += n
+    size = len(tokens)
+    ends: list[int] = []  # where each token ends in ``text``; worked out when first needed
+    free = 0  # the first token not inside a phrase found so far
+    for i in [i for i, token in enumerate(tokens) if token in _CUES]:
+        if i < free:
+            continue
+        # Walk the trie along the tokens from i: each node with a cue is a phrase that matches.
+        matches: list[tuple[int, _Cue]] = []  # (token after the phrase, cue)
+        node: _Node | None = _CUES[tokens[i]]
+        after = i + 1
+        while node is not None:
+            if node.cue is not None:
+                matches.append((after, node.cue))
+            node = node.next.get(tokens[after]) if after < size else None
+            after += 1
+        for after, cue in reversed(matches):  # longest first
+            if after == i + 1 and tokens[i] in _LOOKALIKES:
+                if not ends:
+                    ends = list(itertools.accumulate(map(len, parts)))[1::2]
+                if not _is_cue(tokens, parts, ends, i, text):
+                    continue
+            found.append(_Found(cue, i, after - 1))
+            free = after
             break
-        else:
-            i += 1
     return found
 
 
-def _is_cue(cue: _Cue, words: list[_Word], i: int, text: str) -> bool:
-    """Rule out look-alikes: the month May and the abbreviation No."""
-    word = words[i]
-    if cue.words == ("may",) and word.raw == "May":
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        if nxt is None or nxt.text.isdigit() or text[word.end : word.end + 1] == ",":
+# Single-word cues that have a look-alike (see _is_cue).
+_LOOKALIKES = frozenset({"may", "no"})
+
+
+def _is_cue(tokens: list[str], parts: list[str], ends: list[int], i: int, text: str) -> bool:
+    """Rule out look-alikes of the cue ``tokens[i]``: the month May and the abbreviation No.
+
+    ``parts`` is ``_split(text)`` and ``ends`` where each token ends.
+    """
+    end = ends[i]
+    if parts[2 * i + 1] == "May":
+        # The words next to it, skipping punctuation marks.
+        nxt = next((k for k in range(i + 1, len(tokens)) if tokens[k] not in _PUNCT_TOKENS), None)
+        prev = next((k for k in range(i - 1, -1, -1) if tokens[k] not in _PUNCT_TOKENS), None)
+        if nxt is None or tokens[nxt].isdigit() or text[end : end + 1] == ",":
             return False
-        if i > 0 and (words[i - 1].text in _MONTH_BEFORE or words[i - 1].text.isdigit()):
+        if prev is not None and (tokens[prev] in _MONTH_BEFORE or tokens[prev].isdigit()):
             return False
         # Mid-sentence capital May is a month or a name, unless a headline is in title case.
-        return i == 0 or nxt.raw[:1].isupper()
-    return not (cue.words == ("no",) and text[word.end : word.end + 1] == ".")
+        return prev is None or parts[2 * nxt + 1][:1].isupper()
+    return not (tokens[i] == "no" and text[end : end + 1] == ".")
 
 
-def _clauses(
-    words: list[_Word], puncts: dict[int, str], found: list[_Found]
-) -> tuple[list[int], list[int]]:
+def _clauses(words: _Words, found: list[_Found]) -> tuple[list[int], list[int]]:
     """Number each word's clause, and its region (the reach of a denial)."""
     hidden: set[int] = set()
     opener: set[int] = set()
@@ -505,13 +584,10 @@ def _clauses(
     clause = region = 0
     subordinate = False
     comma = False
-    token = 0
-    for i, word in enumerate(words):
-        while token < word.token:
-            mark = puncts.get(token)
-            token += 1
-            if mark is None:
-                continue
+    i = 0  # word number
+    # All tokens in order: a punctuation mark acts on the clause of the words after it.
+    for mark in words.tokens:
+        if mark in _PUNCT_TOKENS:
             if mark in _HARD_PUNCT:
                 clause, region, subordinate = clause + 1, region + 1, False
             elif mark in _SOFT_PUNCT:
@@ -520,8 +596,8 @@ def _clauses(
                 clause, region, subordinate = clause + 1, region + 1, False
             elif mark == ",":
                 comma = True
-        token = word.token + 1
-        text = word.text
+            continue
+        text = words.texts[i]
         if i not in hidden or i in opener:
             if text in _SUBORDINATE:
                 clause += 1
@@ -535,11 +611,12 @@ def _clauses(
         comma = False
         clause_of.append(clause)
         region_of.append(region)
+        i += 1
     return clause_of, region_of
 
 
 def _reach(
-    f: _Found, t0: int, t1: int, words: list[_Word], clause: list[int], region: list[int]
+    f: _Found, t0: int, t1: int, texts: list[str], clause: list[int], region: list[int]
 ) -> int | None:
     """Return the distance in words when the cue scopes over the trigger, else None."""
     cue = f.cue
@@ -548,24 +625,25 @@ def _reach(
     if f.first < t0:
         if not cue.before:
             return None
-        between = [w.text for w in words[f.last + 1 : t0]]
+        gap = max(0, t0 - f.last - 1)  # the number of words between cue and trigger
         if cue.scope is _Scope.DENIAL:
-            return len(between) if region[f.first] == region[t0] else None
-        if clause[f.last] != clause[t0] or len(between) > _MAX_GAP:
+            return gap if region[f.first] == region[t0] else None
+        if clause[f.last] != clause[t0] or gap > _MAX_GAP:
             return None
+        between = texts[f.last + 1 : t0]
         if cue.scope is _Scope.VERB and _verb_ends(between):
             return None
         if cue.scope is _Scope.PHRASE and any(
             w in _PREPOSITIONS and w not in _PHRASE_PREPOSITIONS for w in between
         ):
             return None
-        return len(between)
-    between = [w.text for w in words[t1 + 1 : f.first]]
-    if not cue.after or len(between) > cue.after or clause[f.first] != clause[t1]:
+        return gap
+    gap = f.first - t1 - 1
+    if not cue.after or gap > cue.after or clause[f.first] != clause[t1]:
         return None
-    if any(w in _NOT_AFTER for w in between):
+    if any(w in _NOT_AFTER for w in texts[t1 + 1 : f.first]):
         return None
-    return len(between)
+    return gap
 
 
 def _verb_ends(between: list[str]) -> bool:
