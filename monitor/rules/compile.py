@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import warnings
 from dataclasses import dataclass, field, replace
@@ -246,7 +245,7 @@ class RuleSet:
             phrase = self._phrases.get(term_id)
             if phrase is None:
                 phrase = self._phrases[term_id] = _phrase_pattern(*check)
-            return [m.span() for m in itertools.islice(phrase.finditer(lowered), MAX_HITS)]
+            return _phrase_spans(phrase, lowered)
         regex = self.regex(term_id)
         out: list[tuple[int, int]] = []
         pos = 0
@@ -289,10 +288,29 @@ def screening_text(folded: str) -> str:
 
 def _phrase_pattern(words: str, prefix: bool) -> re.Pattern[str]:
     """Return the pattern of lower-case words as RE2 would find them: any RE2 whitespace
-    between words, word boundaries (Python's \\w is RE2's [\\pL\\pN_]) and, for a prefix,
-    the rest of the last word."""
+    between words, a word boundary after (Python's \\w is RE2's [\\pL\\pN_]) and, for a
+    prefix, the rest of the last word. It starts with a literal, which ``re`` searches for
+    quickly; the boundary before is checked by ``_phrase_spans``."""
     body = "[\t\n\f\r ]+".join(re.escape(word) for word in words.split(" "))
-    return re.compile(f"(?<!\\w){body}" + ("\\w*" if prefix else "(?!\\w)"))
+    return re.compile(body + ("\\w*" if prefix else "(?!\\w)"))
+
+
+def _phrase_spans(phrase: re.Pattern[str], lowered: str) -> list[tuple[int, int]]:
+    """Find a phrase pattern on word boundaries, each search starting where the last hit
+    ended (as the RE2 loop in ``RuleSet.spans`` does)."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while len(out) < MAX_HITS:
+        m = phrase.search(lowered, pos)
+        if m is None:
+            break
+        start, end = m.span()
+        if start and _is_word_char(lowered[start - 1]):
+            pos = start + 1
+            continue
+        out.append((start, end))
+        pos = end if end > start else start + 1
+    return out
 
 
 def contains(text: str, check: tuple[str, bool]) -> bool:

@@ -36,8 +36,11 @@ class Pos:
 
 
 _FIELDS = ("title", "summary", "text")
-# After this many single-word searches in one article, find all words in one pass instead.
-FULL_SCAN_AFTER = 24
+# After this many single-word searches in one article, find all words in one pass instead
+# (a pass over every word of 10,000 rules costs about as much as 100 searches).
+FULL_SCAN_AFTER = 96
+# A rule with more terms than this asks for the one-pass scan at once when it is evaluated.
+MANY_TERMS = 48
 MAX_SENTENCES_JUDGED = 16
 MAX_TRIGGERS_JUDGED = 8
 
@@ -85,14 +88,18 @@ class Doc:
             elif self._words is not None:
                 found = tid in self._words
             elif self._searches >= FULL_SCAN_AFTER:
-                # Many words asked about: one pass that finds every word of every rule.
-                self._words = self.ruleset.words_in(self.joined)
-                found = tid in self._words
+                found = tid in self.scan_words()
             else:
                 self._searches += 1
                 found = contains(self.joined, check)
             self._anywhere[tid] = found
         return found
+
+    def scan_words(self) -> set[int]:
+        """Find every plain-words term of every rule in one pass (once per article)."""
+        if self._words is None:
+            self._words = self.ruleset.words_in(self.joined)
+        return self._words
 
     def any_of(self, gid: int, mask: int) -> bool:
         """Whether any term of a group occurs in the fields of ``mask``."""
@@ -246,6 +253,8 @@ def admits(rule: Rule, article: Article) -> bool:
 def match_rule(rule: Rule, doc: Doc) -> Match | None:
     """Evaluate one rule on a prepared document."""
     fields = set(rule.spec.fields.fields)
+    if len(rule.term_ids) > MANY_TERMS:
+        doc.scan_words()
     pool = [
         pos
         for tid in set(rule.term_ids.values())
@@ -271,13 +280,17 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
         for p in sorted(set(evidence), key=lambda p: (_FIELDS.index(p.field), p.start))
     )
     modality, cue, best = _modality(rule, doc, ordered)
-    text = doc.texts[best[0].field]
+    name = best[0].field
+    text = doc.texts[name]
     lo = min(p.start for p in best)
     hi = max(p.end for p in best)
+    # Sentence starts of the quote-folded text hold for the original when they are one string
+    # (always for ASCII); folding can move a boundary otherwise.
+    starts = doc.sentences_of(name) if doc.folded(name) is text else None
     return Match(
         rule_id=rule.id,
         hits=hits,
-        snippet=snippet(text, lo, hi),
+        snippet=snippet(text, lo, hi, starts=starts),
         modality=modality,
         cue=cue,
     )
