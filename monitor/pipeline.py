@@ -36,7 +36,7 @@ from monitor.store import articles as article_q
 from monitor.store import events as event_q
 from monitor.store import sources as source_q
 from monitor.store import stories as story_q
-from monitor.stories import signature
+from monitor.stories import Signature, story_signature
 from monitor.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def ingest(
     articles: list[Article],
     now: datetime,
     matched: list[list[Match]] | None = None,
+    signatures: list[Signature | None] | None = None,
 ) -> IngestReport:
     """Store new or changed articles, match them, and open or join Events; call in a transaction.
 
@@ -168,8 +169,9 @@ def ingest(
         else:
             continue
         found = matched[n] if matched is not None else match_article(rt.rules.ruleset, article)
+        sig = signatures[n] if signatures is not None else None
         for match in found:
-            record_match(rt, article, article_id, match, now, report)
+            record_match(rt, article, article_id, match, now, report, sig)
     return report
 
 
@@ -180,8 +182,12 @@ def record_match(
     match: Match,
     now: datetime,
     report: IngestReport,
+    sig: Signature | None = None,
 ) -> None:
-    """Store one match and let it open, join or wait for an Event."""
+    """Store one match and let it open, join or wait for an Event.
+
+    ``sig`` is the article's story signature when a parse worker computed it already.
+    """
     spec = rt.rules.specs[match.rule_id].fields
     counted = match.modality in spec.modality
     reason = "" if counted else f"modality {match.modality} ('{match.cue}') does not count"
@@ -194,7 +200,7 @@ def record_match(
     if not counted:
         return
     story_id = story_q.assign_story(
-        rt.store, article_id, lambda: signature(f"{article.title}\n{article.text}"), now
+        rt.store, article_id, lambda: sig or story_signature(article.title, article.text), now
     )
     key = group_key(rt, spec.group_by, match, article, story_id)
     article_q.set_match_key(rt.store, match_id, key)
@@ -398,6 +404,7 @@ class Fetched:
     error: FetchError | None = None
     matches: list[list[Match]] | None = None
     rules_version: int = 0
+    signatures: list[Signature | None] | None = None
 
 
 def is_due(rt: Runtime, spec: SourceSpec, now: datetime) -> bool:
@@ -449,6 +456,7 @@ def fetch_one(rt: Runtime, job: PollJob, now: datetime) -> Fetched:
         ttl=polled.ttl,
         matches=polled.matches,
         rules_version=polled.rules_version,
+        signatures=polled.signatures,
     )
 
 
@@ -504,7 +512,8 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
     with rt.store.transaction():
         current = fetched.matches is not None and fetched.rules_version == rt.rules.version
         matched = fetched.matches if current else None
-        report.ingest = ingest(rt, fetched.articles, now, matched)
+        signatures = fetched.signatures if current else None
+        report.ingest = ingest(rt, fetched.articles, now, matched, signatures)
         interval = schedule.next_interval(
             every=spec.every,
             current=fetched.job.interval,

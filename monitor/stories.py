@@ -107,6 +107,11 @@ def signature(text: str, *, num_perm: int = 128) -> Signature:
     return Signature(tuple(int(v) for v in table.min(axis=1)))
 
 
+def story_signature(title: str, text: str) -> Signature:
+    """Return the signature that places an article in a Story (its title and text)."""
+    return signature(f"{title}\n{text}")
+
+
 def similarity(a: Signature, b: Signature) -> float:
     """Return the estimated Jaccard similarity of the texts behind two signatures."""
     if len(a.minhash) != len(b.minhash) or not a.minhash:

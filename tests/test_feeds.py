@@ -13,8 +13,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.clock import FakeClock, parse_iso
-from monitor.pipeline import Runtime, poll_source, run_once
+from monitor.pipeline import Rules, Runtime, commit, fetch_one, poll_source, prepare, run_once
+from monitor.rules.match import match_article
 from monitor.store import sources as source_q
+from monitor.stories import story_signature
 from tests.feedkit import conditional, project, rss
 
 HEADER = """
@@ -392,3 +394,31 @@ def test_one_hung_source_does_not_hold_up_the_others(
     assert "timed out" in str(row(rt, "hung")["last_error"]) or "deadline" in str(
         row(rt, "hung")["last_error"]
     )
+
+
+def test_parse_workers_match_like_the_daemon_and_rules_reloaded_meanwhile_win(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    hedged = "Pyongyang may launch a ballistic missile next week, officials said."
+    body = rss([("g1", "Missile launched", LAUNCH), ("g2", "Maybe a launch", hedged)])
+    httpserver.expect_request("/a.xml").respond_with_data(body, content_type="application/rss+xml")
+    rt = runtime(tmp_path, clock, make, feed_source("a", httpserver.url_for("/a.xml")))
+    spec = rt.config.spec.sources[0]
+    job = prepare(rt, spec)
+    fetched = fetch_one(rt, job, clock.now())
+    # The worker matched both articles with the rules in force and signed the counted one.
+    assert fetched.rules_version == rt.rules.version
+    assert fetched.matches is not None and fetched.signatures is not None
+    here = [match_article(rt.rules.ruleset, a) for a in fetched.articles]
+    assert fetched.matches == here
+    assert [m.modality for found in here for m in found] == ["asserted", "hedged"]
+    assert fetched.signatures[0] == story_signature(
+        fetched.articles[0].title, fetched.articles[0].text
+    )
+    assert fetched.signatures[1] is None
+    # Rules reloaded between the parse and the commit: the commit matches with the new ones.
+    (tmp_path / "rules" / "missile-launch.yaml").unlink()
+    rt.rules = Rules.load(rt.config)
+    commit(rt, fetched)
+    assert rt.store.scalar("SELECT count(*) FROM matches WHERE rule_id = 'missile-launch'") == 0
+    assert rt.store.scalar("SELECT count(*) FROM articles") == 2

@@ -14,6 +14,7 @@ from monitor.sources.parse import ParsePool
 
 if TYPE_CHECKING:
     from monitor.rules.schema import RuleSpec
+    from monitor.stories import Signature
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Polled:
     # Each article's matches, made in the parse worker with the rules of ``rules_version``.
     matches: list[list[Match]] | None = None
     rules_version: int = 0
+    signatures: list[Signature | None] | None = None
 
 
 def limits_from(spec: FetchSpec) -> FetchLimits:
@@ -111,6 +113,7 @@ class FeedPoller:
             max_age=response.max_age,
             matches=done.matches,
             rules_version=done.rules_version,
+            signatures=done.signatures,
         )
 
     def set_rules(self, version: int, specs: list[RuleSpec]) -> None:

@@ -32,6 +32,7 @@ from monitor.normalize import NormalizedFeed, normalize
 if TYPE_CHECKING:
     from monitor.rules.compile import RuleSet
     from monitor.rules.schema import RuleSpec
+    from monitor.stories import Signature
 
 # Starting a worker imports feedparser; a loaded machine may take seconds, and this wait
 # is not charged to the parse deadline.
@@ -54,6 +55,8 @@ class Parsed:
     # One list per article of ``feed``, made with the rules of ``rules_version``.
     matches: list[list[Match]] | None = None
     rules_version: int = 0
+    # The story signature of each article with a match that counts (None for the others).
+    signatures: list[Signature | None] | None = None
 
 
 def parse_inline(result: FetchResult) -> NormalizedFeed:
@@ -290,10 +293,18 @@ def _handle(task: FetchResult, rules: tuple[int, RuleSet] | None) -> tuple[str, 
         if rules is None:
             return "ok", Parsed(feed)
         from monitor.rules.match import match_article
+        from monitor.stories import story_signature
 
         version, ruleset = rules
         matches = [match_article(ruleset, article) for article in feed.articles]
-        return "ok", Parsed(feed, matches, version)
+        counts = {rule.id: rule.spec.fields.modality for rule in ruleset.rules}
+        signatures = [
+            story_signature(article.title, article.text)
+            if any(m.modality in counts[m.rule_id] for m in found)
+            else None
+            for article, found in zip(feed.articles, matches, strict=True)
+        ]
+        return "ok", Parsed(feed, matches, version, signatures)
     except FetchError as exc:
         return "error", str(exc)
     except MemoryError:

@@ -71,6 +71,10 @@ class Store:
         with self.lock:
             return self.conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self.lock:
+            self.conn.executemany(sql, rows)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -42,9 +42,9 @@ def assign_story(
         "UPDATE articles SET story_id = ?, minhash = ? WHERE id = ?",
         (best_story, encode(sig), article_id),
     )
-    for band in bands:
-        store.execute(
-            "INSERT INTO story_bands (band, article_id, created_at) VALUES (?, ?, ?)",
-            (band, article_id, iso(now)),
-        )
+    stamp = iso(now)
+    store.executemany(
+        "INSERT INTO story_bands (band, article_id, created_at) VALUES (?, ?, ?)",
+        [(band, article_id, stamp) for band in bands],
+    )
     return best_story
