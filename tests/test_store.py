@@ -134,3 +134,30 @@ def test_second_daemon_lock_names_the_holder(tmp_path: Path) -> None:
     second = DaemonLock(tmp_path / "m.db")
     second.acquire()
     second.release()
+
+
+def test_search_index_follows_text_changes_only(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    source_q.sync_sources(store, [("s1", "feed", "http://127.0.0.1/f")])
+    with store.transaction():
+        article_id, _ = article_q.save_article(store, make_article(text="alpha words"), NOW)
+
+    def found(word: str) -> list[int]:
+        rows = store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", (word,))
+        return [int(r["rowid"]) for r in rows]
+
+    def index_writes(sql: str, params: tuple[object, ...]) -> int:
+        pages = "SELECT count(*), coalesce(sum(length(block)), 0) FROM articles_fts_data"
+        before = store.conn.execute(pages).fetchone()
+        with store.transaction():
+            store.execute(sql, params)
+        return 0 if store.conn.execute(pages).fetchone() == before else 1
+
+    # Filing the article under a Story does not touch the search index...
+    filed = "UPDATE articles SET story_id = ? WHERE id = ?"
+    assert index_writes(filed, (article_id, article_id)) == 0
+    # ...a new text does, and search follows it.
+    assert index_writes("UPDATE articles SET text = ? WHERE id = ?", ("beta", article_id)) == 1
+    assert found("beta") == [article_id]
+    assert found("alpha") == []
+    store.close()
