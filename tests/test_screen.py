@@ -155,14 +155,18 @@ texts = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SPACES)), max
 
 @pytest.mark.parametrize("full_scan_after", [match.FULL_SCAN_AFTER, 0])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(specs, texts, texts, st.sampled_from(WORDS))
+@given(specs, texts, texts, st.sampled_from(WORDS), st.integers(-1, 300), st.booleans())
 def test_screening_matches_the_reference(
     full_scan_after: int,
     written: list[tuple[Clause, bool, list[str]]],
     text: str,
-    summary: str,
+    other: str,
     title: str,
+    cut: int,
+    ellipsis: bool,
 ) -> None:
+    # A summary is usually the start of the text on one line, cut anywhere; or another text.
+    summary = other if cut < 0 else " ".join(text.split())[:cut] + ("…" if ellipsis else "")
     # 0: every word is found by the one-pass scan of all words instead of one search each.
     match.FULL_SCAN_AFTER = full_scan_after
     rules = [
@@ -206,3 +210,18 @@ def test_regex_literal_is_a_necessary_piece() -> None:
 
 def test_field_bits_cover_every_field() -> None:
     assert set(FIELD_BITS) == set(FIELDS)
+
+
+def test_a_summary_cut_inside_a_word_can_hold_a_term_its_text_does_not() -> None:
+    text = "Officials said the oil embargoes and the missiles tested on Monday were new."
+    ruleset = compile_rules(
+        [
+            RuleSpec(RuleFields(id="oil"), Clause(any=(Term("Oil embargo", 1, 1),)), "r", 1),
+            RuleSpec(RuleFields(id="missile"), Clause(any=(Term("missile", 1, 1),)), "r", 1),
+        ]
+    )
+    for cut, expected in ((30, ["oil"]), (48, ["missile"]), (49, []), (51, [])):
+        summary = text[:cut]
+        art = Article("src", "g", "", "Title", summary, text, NOW, NOW, "h")
+        got = [m.rule_id for m in match_article(ruleset, art)]
+        assert got == expected == reference(ruleset, art), (summary, got)

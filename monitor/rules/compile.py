@@ -154,6 +154,8 @@ class RuleSet:
     checks: list[Check] = field(default_factory=list, repr=False)
     # Rules whose necessary terms have no literal to screen for: evaluated on every article.
     always: tuple[int, ...] = ()
+    # The longest literal screened for or searched: what a cut in a text can hide.
+    longest: int = 0
     # literal -> (its length, [(boundary before, boundary after, rule indexes)])
     _screen: Any = field(default=None, repr=False)
     # Every plain-words term: literal -> (its length, exact term ids, prefix term ids).
@@ -559,6 +561,10 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
     _build_groups(ruleset)
     _build_screen(ruleset, keys)
     _build_words(ruleset)
+    ruleset.longest = max(
+        [len(k[0]) for k in keys if k is not None] + [len(c[0]) for c in checks if c is not None],
+        default=0,
+    )
     return ruleset
 
 

@@ -70,9 +70,13 @@ class Doc:
             folded = fold_quotes(original)
             self._folded[name] = folded
             self._screening.append((FIELD_BITS[name], screening_text(folded)))
+        screened = dict(self._screening).get(TEXT_BIT, ""), ruleset.longest
 
         # Every field's screening text, joined by a newline: a boundary no term contains.
-        self.joined = "\n".join(text for _, text in self._screening)
+        self.joined = "\n".join(
+            _unique_part(text, screened) if bit == SUMMARY_BIT else text
+            for bit, text in self._screening
+        )
 
     def screen(self) -> set[int]:
         """Return the indexes of the rules that may match (one pass over every field)."""
@@ -184,6 +188,26 @@ class Doc:
         if layout is None:
             layout = self._layout[name] = (word_starts(text), sentence_starts(text))
         return layout
+
+
+SUMMARY_BIT = FIELD_BITS["summary"]
+TEXT_BIT = FIELD_BITS["text"]
+
+
+def _unique_part(summary: str, screened: tuple[str, int]) -> str:
+    """Return what of a summary's screening text can hold a term the text does not.
+
+    A summary is usually the start of the text, cut (at a word or not, with or without an
+    ellipsis). Then every occurrence of a term in it is one in the text too, except one that
+    ends exactly at the cut, where the summary ends and the text goes on: only the summary's
+    last ``longest`` characters (back to a space, a true word boundary) need searching.
+    """
+    text, longest = screened
+    base = summary[:-1] if summary.endswith("…") else summary
+    if not base or not text.startswith(base):
+        return summary
+    start = max(0, len(summary) - longest - 1)
+    return summary[summary.rfind(" ", 0, start) + 1 :] if start else summary
 
 
 def match_article(ruleset: RuleSet, article: Article) -> list[Match]:
