@@ -11,28 +11,20 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__
-from monitor.alerts.channels import Channels, check_channels
-from monitor.alerts.templates import TemplateSet
 from monitor.clock import Clock, SystemClock, parse_duration, parse_iso
-from monitor.config import Config, load_config, resolve_path
 from monitor.errors import ConfigError, MonitorError, Problem, display_path
-from monitor.model import Article
-from monitor.rules.match import match_article
 from monitor.secrets import MaskFilter, mask
-from monitor.sources.fetch import redact_url
-from monitor.sources.manage import add_source, export_opml, import_opml
-from monitor.sources.seeds import parse_seed
-from monitor.store import Store, open_store
-from monitor.store import alerts as alert_q
-from monitor.store import articles as article_q
-from monitor.store import events as event_q
-from monitor.store import sources as source_q
-from monitor.store import state as state_q
-from monitor.store.db import DaemonLock
-from monitor.web import CycleProbe, WebServer, check_listen
+
+# Everything else is imported by the commands that use it: --help and every command start
+# without the store (sqlite_utils), apprise, jinja2, httpx or the web server unless they need
+# them.
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.model import Article
+    from monitor.store import Store
 
 log = logging.getLogger("monitor")
 
@@ -181,6 +173,9 @@ def _setup_logging(level: str, stream: TextIO, log_format: str = "text") -> None
 
 
 def _load(args: argparse.Namespace) -> Config:
+    from monitor.alerts.channels import check_channels
+    from monitor.config import load_config, resolve_path
+
     config = load_config(resolve_path(args.config))
     problems = check_channels(config)
     if problems:
@@ -189,6 +184,9 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_check(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.alerts.channels import check_channels
+    from monitor.alerts.templates import TemplateSet
+    from monitor.config import load_config, resolve_path
     from monitor.pipeline import Rules
 
     problems: list[Problem] = []
@@ -212,8 +210,9 @@ def cmd_check(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) 
 
 
 def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
-    from monitor.daemon import Daemon
     from monitor.pipeline import build_runtime, run_once
+    from monitor.store import open_store
+    from monitor.store.db import DaemonLock
 
     config = _load(args)
     lock = DaemonLock(config.database)
@@ -238,6 +237,8 @@ def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) ->
                         report.delivery.dead,
                     )
                     return 0
+                from monitor.daemon import Daemon
+
                 http = config.spec.http
                 if http is False:
                     Daemon(rt, clock).run()
@@ -247,6 +248,8 @@ def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) ->
                     raise MonitorError(
                         f"http.token_env names '{http.token_env}', but it is not set"
                     )
+                from monitor.web import CycleProbe, WebServer, check_listen
+
                 check_listen(http.listen, token or None)
                 daemon = Daemon(rt, clock)
                 daemon.probe = CycleProbe(daemon.alive, max_cycle_age=http.max_cycle_age)
@@ -300,6 +303,9 @@ def _duration(seconds: float) -> str:
 
 
 def _print_sources(config: Config, store: Store, now: datetime, out: TextIO) -> None:
+    from monitor.sources.fetch import redact_url
+    from monitor.store import sources as source_q
+
     known = {row["id"]: row for row in source_q.list_sources(store)}
     for spec in config.spec.sources:
         row = known.get(spec.id)
@@ -339,10 +345,18 @@ def _open_existing(config: Config, out: TextIO) -> Store | None:
     if not config.database.exists():
         print(f"no database yet at {config.database}; start 'news-monitor run'", file=out)
         return None
+    from monitor.store import open_store
+
     return open_store(config.database)
 
 
 def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.alerts.channels import Channels
+    from monitor.store import alerts as alert_q
+    from monitor.store import articles as article_q
+    from monitor.store import events as event_q
+    from monitor.store import state as state_q
+
     config = _load(args)
     now = clock.now()
     store = _open_existing(config, out)
@@ -395,6 +409,10 @@ def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
 
 
 def cmd_sources(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.config import load_config, resolve_path
+    from monitor.sources.fetch import redact_url
+    from monitor.sources.manage import add_source, export_opml, import_opml
+
     path = resolve_path(args.config)
     if args.action == "add":
         source_id = add_source(
@@ -436,6 +454,9 @@ def cmd_sources(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO
 
 
 def cmd_alerts(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.alerts.channels import Channels
+    from monitor.store import alerts as alert_q
+
     config = _load(args)
     now = clock.now()
     if args.action == "test":
@@ -494,6 +515,8 @@ def cmd_alerts(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
 
 
 def _stored_article(row: dict[str, Any]) -> Article:
+    from monitor.model import Article
+
     return Article(
         source_id=str(row["source_id"]),
         guid=str(row["guid"]),
@@ -510,8 +533,12 @@ def _stored_article(row: dict[str, Any]) -> Article:
 
 
 def cmd_rules(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.config import load_config, resolve_path
     from monitor.pipeline import Rules
     from monitor.rules.explain import explain, read_labels, score
+    from monitor.rules.match import match_article
+    from monitor.store import articles as article_q
+    from monitor.store import open_store
 
     config = load_config(resolve_path(args.config))
     rules = Rules.load(config)
@@ -595,6 +622,9 @@ def cmd_rules(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) 
 
 def _article_for(config: Config, ref: str, clock: Clock) -> Article:
     """Find an article by stored id, or read one from a text file."""
+    from monitor.sources.seeds import parse_seed
+    from monitor.store import articles as article_q
+
     if ref.isdigit():
         store = _open_existing(config, io.StringIO())
         if store is None:
@@ -618,6 +648,10 @@ def _article_for(config: Config, ref: str, clock: Clock) -> Article:
 
 
 def cmd_events(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.config import load_config, resolve_path
+    from monitor.store import events as event_q
+    from monitor.store import open_store
+
     config = load_config(resolve_path(args.config))
     if not config.database.exists():
         print("no events yet", file=out)

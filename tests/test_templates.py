@@ -392,6 +392,31 @@ def test_undefined_variable_is_reported_at_check(tmp_path: Path) -> None:
     assert "has no attribute 'idd'" in found[0].message
 
 
+def test_compile_errors_are_problems_at_load(tmp_path: Path) -> None:
+    # Found when the template is translated to Python (not by the parser); the bytecode
+    # itself is compiled on first render only, which must not hide them.
+    (tmp_path / "open.text.j2").write_text("ok\n{{ event.id|nosuch }}\n")
+    (tmp_path / "close.text.j2").write_text(
+        "{% block a %}{% endblock %}\n{% block a %}{% endblock %}\n"
+    )
+    (tmp_path / "update.text.j2").write_text("{% for loop in articles %}{% endfor %}\n")
+    templates, problems = TemplateSet.load(tmp_path)
+    assert [(Path(p.file).name, p.line, p.col, p.message) for p in problems] == [
+        ("close.text.j2", 2, 1, "block 'a' defined twice"),
+        ("open.text.j2", 2, 1, "No filter named 'nosuch'."),
+        ("update.text.j2", 1, 1, "Can't assign to special loop variable in for-loop target"),
+    ]
+    assert not {"open.text.j2", "close.text.j2", "update.text.j2"} & set(templates.names)
+    assert "New event" in templates.render("open", Format.TEXT, context("open")).body
+
+
+def test_templates_compile_on_first_render() -> None:
+    templates, _ = TemplateSet.load(None)
+    assert templates._templates == {}
+    templates.render("open", Format.TEXT, context("open"))
+    assert sorted(templates._templates) == ["default:open.text.j2", "default:open.title.j2"]
+
+
 def test_render_error_raises_delivery_error_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "update.text.j2").write_text("Latest\n{{ articles[3].title }}\n")
     templates, problems = TemplateSet.load(tmp_path)

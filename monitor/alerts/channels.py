@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import apprise
-
 from monitor.config import CONSOLE, ChannelSpec, Config
 from monitor.errors import Problem
 from monitor.secrets import mask
@@ -40,12 +38,9 @@ CHAT_SCHEMES = {
 }
 WEBHOOK_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
 PUSH_SCHEMES = {"ntfy", "ntfys", "pover", "gotify", "gotifys", "pbul", "bark", "barks", "join"}
-_FORMATS = {
-    "text": apprise.NotifyFormat.TEXT,
-    "short": apprise.NotifyFormat.TEXT,
-    "html": apprise.NotifyFormat.HTML,
-    "markdown": apprise.NotifyFormat.MARKDOWN,
-}
+# Names of apprise.NotifyFormat members. apprise itself (about 0.1 s to import) is imported
+# only where a channel other than the console is validated, built or sent to.
+_FORMATS = {"text": "TEXT", "short": "TEXT", "html": "HTML", "markdown": "MARKDOWN"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,8 @@ def check_channels(config: Config) -> list[Problem]:
                 )
             )
         for i, url in enumerate(spec.urls):
+            import apprise
+
             if apprise.Apprise.instantiate(url) is None:
                 scheme = _scheme(url) or "(none)"
                 problems.append(
@@ -107,6 +104,12 @@ class Channels:
         self._tags: dict[str, list[str]] = {}
         self._urls: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+        if specs:
+            self._build(specs, base)
+
+    def _build(self, specs: dict[str, ChannelSpec], base: Path | None) -> None:
+        import apprise
+
         for name, spec in specs.items():
             notifier = apprise.Apprise()
             self._tags[name] = list(spec.tags)
@@ -183,12 +186,14 @@ class Channels:
             notifier = self._per_message(name, alert_id, thread)
         if len(notifier) == 0:
             return SendResult(False, f"channel '{name}' has no usable URL")
+        import apprise
+
         capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]
         with self._lock, capture as captured:
             result = notifier.notify(
                 body=body,
                 title=title,
-                body_format=_FORMATS.get(body_format, apprise.NotifyFormat.TEXT),
+                body_format=getattr(apprise.NotifyFormat, _FORMATS.get(body_format, "TEXT")),
                 tag=self._tags.get(name) or None,
             )
         if bool(result):
@@ -200,6 +205,8 @@ class Channels:
         return SendResult(False, reason, ambiguous=ambiguous)
 
     def _per_message(self, name: str, alert_id: int | None, thread: str | None) -> Any:
+        import apprise
+
         notifier = apprise.Apprise()
         for url in self._urls[name]:
             scheme = _scheme(url)

@@ -19,8 +19,9 @@ the user's template directory (``config/templates/``); the first file found wins
     <name>                                      every rule and channel
     default:<name>                              the packaged default
 
-so rule beats channel beats global beats default. Every file is compiled at load time; a
-broken override is reported as a Problem and skipped, so rendering falls back to the next one.
+so rule beats channel beats global beats default. Every file is parsed and translated to Python
+at load time (its bytecode is compiled when it is first rendered); a broken override is
+reported as a Problem and skipped, so rendering falls back to the next one.
 Load also reports variables no context defines, and refuses (reports and skips) a Markdown
 template that prints feed text without ``|md`` and an HTML template that marks feed text
 ``|safe`` or turns autoescape off. ``check()`` adds errors from rendering every template
@@ -46,6 +47,7 @@ from __future__ import annotations
 import bisect
 import enum
 import functools
+import io
 import re
 import traceback
 import unicodedata
@@ -58,7 +60,8 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import jinja2
-from jinja2 import meta, nodes
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from monitor.alerts.render import safe_link
@@ -786,31 +789,62 @@ def _node_column(source: str, node: nodes.Node) -> int:
     return found.start("name") + 1 if found else _column(source, node.lineno)
 
 
+class _Generator(CodeGenerator):
+    """Jinja's code generator that also collects the undeclared variables on the way.
+
+    What ``jinja2.meta.find_undeclared_variables`` finds, without a second pass over the tree.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.undeclared: set[str] = set()
+
+    def enter_frame(self, frame: Frame) -> None:
+        super().enter_frame(frame)
+        for _, (action, param) in frame.symbols.loads.items():
+            if action == "resolve" and param not in self.environment.globals:
+                self.undeclared.add(param)
+
+
 class TemplateSet:
-    """Jinja2 templates in a SandboxedEnvironment, one per (transition, format), with overrides."""
+    """Jinja2 templates in a SandboxedEnvironment, one per (transition, format), with overrides.
+
+    Loading parses every template once, checks it and translates it to Python source, which
+    finds every error a full compile finds; the bytecode is compiled on first render only.
+    """
 
     def __init__(self, sources: dict[str, _Source], problems: list[Problem]) -> None:
         self._sources = sources
         self._by_path = {str(s.path): s for s in sources.values()}
         served = dict(sources)
         self._env = _environment(_Loader(served))
+        # The generated Python source of every usable template, and the compiled templates.
+        self._code: dict[str, str] = {}
         self._templates: dict[str, jinja2.Template] = {}
         self._problems = list(problems)
         self._known = set(_sample_context("open").variables()) | set(self._env.globals)
         for name in sorted(sources):
+            src = sources[name]
             try:
-                self._templates[name] = self._env.get_template(name)
+                tree = self._env.parse(src.text, name, str(src.path))
+                known, lint = self._known_names(name, tree), self._lint_problems(name, tree)
+                code = io.StringIO()
+                generator = _Generator(
+                    self._env, name, str(src.path), code, optimized=self._env.optimized
+                )
+                generator.visit(tree)
             except jinja2.TemplateSyntaxError as exc:
-                src = sources[name]
                 line = exc.lineno or 1
                 col = _column(src.text, line, exc.message or "")
                 self._problems.append(Problem(src.shown, line, col, exc.message or str(exc)))
                 del served[name]
                 continue
-            found = self._static_check(name)
+            found = lint + self._undeclared(name, tree, generator.undeclared - known)
             self._problems.extend(found)
             if any(p.message in _HINTS for p in found):  # unsafe: not used, not even by include
-                del self._templates[name], served[name]
+                del served[name]
+                continue
+            self._code[name] = code.getvalue()
         if self._env.cache is not None:
             self._env.cache.clear()
 
@@ -832,16 +866,26 @@ class TemplateSet:
 
     @property
     def names(self) -> list[str]:
-        """Return the names of every compiled template."""
-        return sorted(self._templates)
+        """Return the names of every usable template."""
+        return sorted(self._code)
 
-    def _static_check(self, name: str) -> list[Problem]:
-        """Report top-level variables a template uses that no context defines."""
-        src = self._sources[name]
+    def _template(self, name: str) -> jinja2.Template:
+        """Return the compiled template ``name``, compiling it on first use."""
+        template = self._templates.get(name)
+        if template is None:
+            # What Environment.get_template does with the source generated at load.
+            code = compile(self._code[name], str(self._sources[name].path), "exec")
+            template = self._env.template_class.from_code(
+                self._env, code, self._env.make_globals(None), lambda: True
+            )
+            self._templates[name] = template
+        return template
+
+    def _known_names(self, name: str, tree: nodes.Template) -> set[str]:
+        """Return the variables a template may use: the context's and its own."""
         known = self._known | {"format"}
         if not name.endswith(".title.j2"):
             known.add("title")
-        tree = self._env.parse(src.text, name, str(src.path))
         # Names a child template sets or imports at top level are visible in its blocks too.
         known |= {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
         for stmt in tree.find_all((nodes.FromImport, nodes.Import, nodes.Macro)):
@@ -851,11 +895,21 @@ class TemplateSet:
                 known.add(stmt.target)
             elif isinstance(stmt, nodes.Macro):
                 known.add(stmt.name)
-        problems = [
+        return known
+
+    def _lint_problems(self, name: str, tree: nodes.Template) -> list[Problem]:
+        """Report feed text printed unescaped (Markdown) or marked safe (HTML)."""
+        src = self._sources[name]
+        return [
             Problem(src.shown, node.lineno, _node_column(src.text, node), message, _HINTS[message])
             for node, message in _lint(name, tree)
         ]
-        for missing in sorted(meta.find_undeclared_variables(tree) - known):
+
+    def _undeclared(self, name: str, tree: nodes.Template, names: set[str]) -> list[Problem]:
+        """Report top-level variables a template uses that no context defines."""
+        src = self._sources[name]
+        problems: list[Problem] = []
+        for missing in sorted(names):
             node = next((n for n in tree.find_all(nodes.Name) if n.name == missing), None)
             line = node.lineno if node is not None else 1
             problems.append(
@@ -880,11 +934,11 @@ class TemplateSet:
         if channel:
             candidates.append(f"channels/{channel}/{name}")
         candidates += [name, DEFAULT_PREFIX + name]
-        return next((c for c in candidates if c in self._templates), None)
+        return next((c for c in candidates if c in self._code), None)
 
     def _render_one(self, name: str, variables: dict[str, Any]) -> str:
         try:
-            return self._templates[name].render(variables)
+            return self._template(name).render(variables)
         except Exception as exc:
             raise DeliveryError(str(self._problem(exc, name))) from exc
 
@@ -940,7 +994,7 @@ class TemplateSet:
     def check(self) -> list[Problem]:
         """Return load problems plus errors from test-rendering every template on a sample."""
         problems = list(self._problems)
-        for name in sorted(self._templates):
+        for name in sorted(self._code):
             base = name.removeprefix(DEFAULT_PREFIX).rsplit("/", 1)[-1]
             found = _NAME.match(base)
             if found is None:
@@ -951,7 +1005,7 @@ class TemplateSet:
             if kind != "title":
                 variables["title"] = "Sample title"
             try:
-                self._templates[name].render(variables)
+                self._template(name).render(variables)
             except Exception as exc:
                 problems.append(self._problem(exc, name))
         return sorted(set(problems))

@@ -41,6 +41,25 @@ def rule_files(directory: Path) -> list[Path]:
     )
 
 
+def _shown_rule_files(directory: Path, base: Path | None) -> list[tuple[Path, str]]:
+    """Return the rule files of ``directory``, each with what ``display_path`` shows for it.
+
+    The folder is resolved once: a file that is not a symbolic link resolves to the resolved
+    folder plus its name, so only links are resolved one by one (resolving a thousand files
+    took longer than parsing them).
+    """
+    root = (base or Path.cwd()).resolve()
+    folder = directory.resolve()
+    shown: list[tuple[Path, str]] = []
+    for path in rule_files(directory):
+        real = path.resolve() if path.is_symlink() else folder / path.name
+        try:
+            shown.append((path, str(real.relative_to(root))))
+        except ValueError:
+            shown.append((path, str(path)))
+    return shown
+
+
 @dataclass(frozen=True)
 class RuleContext:
     """What rules may refer to: channel names, source ids and shared term lists."""
@@ -134,7 +153,7 @@ def load_rules(
             Problem(display_path(directory, base), 0, 0, "rules directory not found")
         )
         return result
-    files = [(path, display_path(path, base)) for path in rule_files(directory)]
+    files = _shown_rule_files(directory, base)
     lists, list_problems, list_files = load_lists(files)
     result.problems += list_problems
     context = RuleContext(
