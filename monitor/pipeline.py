@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import random
@@ -47,13 +48,20 @@ _RULE_VERSIONS = itertools.count(1)
 
 @dataclass
 class Rules:
-    """The rules in force: the compiled set and each spec by id."""
+    """The rules in force: each spec by id and, compiled when first needed, the RuleSet.
 
-    ruleset: RuleSet
+    Parse workers match feed articles with their own copy, so a cycle whose feeds are all
+    unchanged never compiles the rules in the daemon's process.
+    """
+
     specs: dict[str, RuleSpec]
     loaded: LoadedRules
     # Tells matches made by parse workers with these rules from those made with older ones.
     version: int = field(default_factory=lambda: next(_RULE_VERSIONS))
+
+    @functools.cached_property
+    def ruleset(self) -> RuleSet:
+        return compile_rules(self.loaded.specs)
 
     @classmethod
     def load(cls, config: Config, previous: Rules | None = None) -> Rules:
@@ -64,7 +72,7 @@ class Rules:
             previous=previous.loaded if previous else None,
             sources=[s.id for s in config.spec.sources],
         )
-        return cls(compile_rules(loaded.specs), {s.id: s for s in loaded.specs}, loaded)
+        return cls({s.id: s for s in loaded.specs}, loaded)
 
 
 @dataclass
