@@ -215,3 +215,12 @@ def search_index_follows_text_only(db: Database) -> None:
         END
         """
     )
+
+
+@migrations(name="0006_story_signatures_v2")
+def story_signatures_v2(db: Database) -> None:
+    # Shingles are now hashed word by word with CRC-32 (a third of the cost of BLAKE2b per
+    # shingle): signatures stored before cannot be compared with new ones. Articles keep the
+    # Story they were filed under; only new articles are compared from here on.
+    db.execute("UPDATE articles SET minhash = NULL WHERE minhash IS NOT NULL")
+    db.execute("DELETE FROM story_bands")
