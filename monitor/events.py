@@ -85,7 +85,7 @@ def on_match(store: Store, rule: RuleFields, match_id: int, key: str, now: datet
     if current is not None:
         event_id = int(current["id"])
         match_q.set_match_event(store, match_id, event_id)
-        q.touch_event(store, event_id, now)
+        q.touch_event(store, event_id, now, [match_id])
         outcome.event_id = event_id
         if "update" in rule.notify_on and _update_due(store, rule, event_id, now):
             # The alert is rendered from what readers were last told; it marks itself sent.
@@ -120,9 +120,10 @@ def on_match(store: Store, rule: RuleFields, match_id: int, key: str, now: datet
         or rule.id
     )
     event_id = q.open_event(store, rule.id, key, title, rule.severity.value, now)
-    for row in waiting:
-        match_q.set_match_event(store, int(row["id"]), event_id)
-    q.touch_event(store, event_id, now)
+    joined = [int(row["id"]) for row in waiting]
+    for match in joined:
+        match_q.set_match_event(store, match, event_id)
+    q.touch_event(store, event_id, now, joined)
     q.mark_notified(store, event_id, now, update=False)
     outcome.event_id = event_id
     outcome.opened = True

@@ -235,3 +235,23 @@ def test_spike_and_flatline(tmp_path: Path, clock: FakeClock, make: list[Runtime
     feed(flat, article("s1", "x", "A missile was fired."))
     states = flat.store.query("SELECT key, state FROM events ORDER BY id")
     assert states == [{"key": "flatline", "state": "closed"}, {"key": "", "state": "open"}]
+
+
+def test_event_counts_equal_a_recount_of_its_matches(
+    tmp_path: Path, clock: FakeClock, make: list[Runtime]
+) -> None:
+    # Counts are kept as matches join; they must equal counting the Event's matches afresh.
+    rt = runtime(tmp_path, clock, make, LAUNCH_RULE)
+    texts = [WIRE, WIRE + " Markets were calm.", "Iran test-fired a cruise missile on Friday."]
+    for n in range(12):
+        source = f"s{n % 4 + 1}"
+        feed(rt, article(source, f"g{n}", texts[n % 3] + f" Update {n}.", title="Missile fired"))
+    recount = rt.store.one(
+        "SELECT count(*) AS articles, count(DISTINCT a.source_id) AS sources,"
+        " count(DISTINCT coalesce(a.story_id, a.id)) AS stories"
+        " FROM matches m JOIN articles a ON a.id = m.article_id WHERE m.event_id = 1"
+    )
+    event = rt.store.one("SELECT article_count, source_count, story_count FROM events")
+    assert recount is not None and event is not None
+    assert recount["articles"] == 12
+    assert tuple(event.values()) == tuple(recount.values())

@@ -27,17 +27,39 @@ def open_event(
     return int(cursor.lastrowid or 0)
 
 
-def touch_event(store: Store, event_id: int, now: datetime) -> None:
-    """Move the last-seen time forward and recount articles, sources and stories."""
+_SLICE = 500
+
+
+def touch_event(store: Store, event_id: int, now: datetime, match_ids: list[int]) -> None:
+    """Count matches that just joined an Event: articles, new sources, new stories.
+
+    Sources and stories are kept per Event (``event_sources``, ``event_stories``), so a
+    join costs the same however many matches the Event already has.
+    """
+    new_sources = new_stories = 0
+    # In slices, as SQLite bounds the number of parameters (a frequency threshold can hold
+    # thousands of waiting matches).
+    for at in range(0, len(match_ids), _SLICE):
+        ids = match_ids[at : at + _SLICE]
+        marks = ", ".join("?" for _ in ids)
+        joined = (
+            f" FROM matches m JOIN articles a ON a.id = m.article_id WHERE m.id IN ({marks})"
+            " AND m.event_id = ?"
+        )
+        new_sources += store.execute(
+            "INSERT OR IGNORE INTO event_sources (event_id, source_id)"
+            f" SELECT ?, a.source_id{joined}",
+            (event_id, *ids, event_id),
+        ).rowcount
+        new_stories += store.execute(
+            "INSERT OR IGNORE INTO event_stories (event_id, story)"
+            f" SELECT ?, coalesce(a.story_id, a.id){joined}",
+            (event_id, *ids, event_id),
+        ).rowcount
     store.execute(
-        "UPDATE events SET last_seen_at = max(last_seen_at, ?),"
-        " article_count = (SELECT count(*) FROM matches WHERE event_id = events.id),"
-        " source_count = (SELECT count(DISTINCT a.source_id) FROM matches m"
-        "   JOIN articles a ON a.id = m.article_id WHERE m.event_id = events.id),"
-        " story_count = (SELECT count(DISTINCT coalesce(a.story_id, a.id)) FROM matches m"
-        "   JOIN articles a ON a.id = m.article_id WHERE m.event_id = events.id)"
-        " WHERE id = ?",
-        (iso(now), event_id),
+        "UPDATE events SET last_seen_at = max(last_seen_at, ?), article_count = article_count + ?,"
+        " source_count = source_count + ?, story_count = story_count + ? WHERE id = ?",
+        (iso(now), len(match_ids), new_sources, new_stories, event_id),
     )
 
 

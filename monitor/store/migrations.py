@@ -224,3 +224,27 @@ def story_signatures_v2(db: Database) -> None:
     # Story they were filed under; only new articles are compared from here on.
     db.execute("UPDATE articles SET minhash = NULL WHERE minhash IS NOT NULL")
     db.execute("DELETE FROM story_bands")
+
+
+@migrations(name="0007_event_members")
+def event_members(db: Database) -> None:
+    # Each Event's distinct sources and stories, so that a joining match updates the counts
+    # in constant time instead of recounting every match of the Event (quadratic in a busy one).
+    db.execute(
+        "CREATE TABLE event_sources (event_id INTEGER NOT NULL REFERENCES events(id),"
+        " source_id TEXT NOT NULL, PRIMARY KEY (event_id, source_id)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE event_stories (event_id INTEGER NOT NULL REFERENCES events(id),"
+        " story INTEGER NOT NULL, PRIMARY KEY (event_id, story)) WITHOUT ROWID"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO event_sources (event_id, source_id)"
+        " SELECT m.event_id, a.source_id FROM matches m JOIN articles a ON a.id = m.article_id"
+        " WHERE m.event_id IS NOT NULL"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO event_stories (event_id, story)"
+        " SELECT m.event_id, coalesce(a.story_id, a.id) FROM matches m"
+        " JOIN articles a ON a.id = m.article_id WHERE m.event_id IS NOT NULL"
+    )
