@@ -8,7 +8,7 @@ its deadline, dies, or runs out of memory; the other parses carry on.
 Workers are started with the ``forkserver`` method: forking a parent that runs fetch threads
 can copy a lock held by another thread and deadlock the child, and ``spawn`` re-imports the
 program's main script (the whole daemon) in every worker. The fork server is a fresh,
-single-threaded process that has imported only this module, so each worker starts small and
+single-threaded process that has imported only the parser, so each worker starts small and
 shares its pages.
 """
 
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import FetchError
 from monitor.model import FetchResult, Match
-from monitor.normalize import NormalizedFeed, normalize
 
 if TYPE_CHECKING:
+    from monitor.normalize import NormalizedFeed
     from monitor.rules.compile import RuleSet
     from monitor.rules.schema import RuleSpec
     from monitor.stories import Signature
@@ -61,6 +61,8 @@ class Parsed:
 
 def parse_inline(result: FetchResult) -> NormalizedFeed:
     """Normalize ``result`` in this process: for tests and small trusted inputs."""
+    from monitor.normalize import normalize
+
     return normalize(result)
 
 
@@ -75,8 +77,9 @@ class ParsePool:
         self.timeout = timeout
         self.memory_bytes = memory_bytes
         self._ctx = multiprocessing.get_context("forkserver")
-        # Replaces the default preload of __main__: the server imports only the parser.
-        self._ctx.set_forkserver_preload(["monitor.sources.parse"])
+        # Replaces the default preload of __main__: the server imports only the parser, which
+        # the daemon's own process never loads (feedparser alone is 14 MB).
+        self._ctx.set_forkserver_preload(["monitor.normalize", "monitor.sources.parse"])
         self._cond = threading.Condition()
         self._rules: RulesUpdate | None = None
         self._closed = False
@@ -288,6 +291,8 @@ def _compile(update: RulesUpdate) -> tuple[int, RuleSet] | None:
 
 def _handle(task: FetchResult, rules: tuple[int, RuleSet] | None) -> tuple[str, Any]:
     """Normalize one task (and match its articles) and return a picklable reply."""
+    from monitor.normalize import normalize
+
     try:
         feed = normalize(task)
         if rules is None:
