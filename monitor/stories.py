@@ -178,6 +178,17 @@ def band_keys(sig: Signature, *, rows: int = _ROWS) -> list[str]:
     return keys
 
 
+def band_numbers(sig: Signature, *, rows: int = _ROWS) -> list[int]:
+    """Return the bands of ``band_keys`` as integers below 2**63, for a compact SQL index.
+
+    The band number sits in the top bits, so equal rows in different bands stay apart.
+    """
+    return [
+        int(key[:2], 16) << 58 | int(key[2:], 16) & ((1 << 58) - 1)
+        for key in band_keys(sig, rows=rows)
+    ]
+
+
 def encode(sig: Signature) -> bytes:
     """Pack a signature as big-endian unsigned 64-bit integers."""
     return struct.pack(f">{len(sig.minhash)}Q", *sig.minhash)

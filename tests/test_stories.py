@@ -13,6 +13,7 @@ from monitor.stories import (
     Signature,
     StoryIndex,
     band_keys,
+    band_numbers,
     decode,
     encode,
     normalize,
@@ -262,3 +263,12 @@ def _general_words(text: str) -> list[str]:
 )
 def test_fast_word_split_equals_the_general_one(text: str) -> None:
     assert normalize(text) == _general_words(text)
+
+
+def test_band_numbers_fit_sqlite_integers_and_keep_bands_apart() -> None:
+    sig = signature(ORIGINAL)
+    numbers = band_numbers(sig)
+    assert len(numbers) == len(band_keys(sig)) == 32
+    assert all(0 <= n < 2**63 for n in numbers)
+    assert [n >> 58 for n in numbers] == list(range(32))
+    assert band_numbers(signature(EDITS["all-at-once"])) != numbers

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from monitor.clock import iso
 from monitor.store.db import Store
-from monitor.stories import Signature, band_keys, decode, encode, similarity
+from monitor.stories import Signature, band_numbers, decode, encode, similarity
 
 THRESHOLD = 0.5
 MAX_CANDIDATES = 50
@@ -24,7 +23,7 @@ def assign_story(
     if row is not None and row["story_id"] is not None:
         return int(row["story_id"])
     sig = make_signature()
-    bands = band_keys(sig)
+    bands = band_numbers(sig)
     marks = ", ".join("?" for _ in bands)
     candidates = store.query(
         f"SELECT DISTINCT a.id, a.story_id, a.minhash FROM story_bands b"
@@ -42,9 +41,8 @@ def assign_story(
         "UPDATE articles SET story_id = ?, minhash = ? WHERE id = ?",
         (best_story, encode(sig), article_id),
     )
-    stamp = iso(now)
     store.executemany(
-        "INSERT INTO story_bands (band, article_id, created_at) VALUES (?, ?, ?)",
-        [(band, article_id, stamp) for band in bands],
+        "INSERT OR IGNORE INTO story_bands (band, article_id) VALUES (?, ?)",
+        [(band, article_id) for band in bands],
     )
     return best_story
