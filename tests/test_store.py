@@ -161,3 +161,16 @@ def test_search_index_follows_text_changes_only(tmp_path: Path) -> None:
     assert found("beta") == [article_id]
     assert found("alpha") == []
     store.close()
+
+
+def test_a_sources_newest_articles_are_read_from_an_index(tmp_path: Path) -> None:
+    # Read after every poll: sorting a source's whole history each time would grow with it.
+    store = open_store(tmp_path / "m.db")
+    plan = store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT fetched_at FROM articles WHERE source_id = ?"
+        " ORDER BY id DESC LIMIT ?",
+        ("s1", 20),
+    ).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "articles_source_newest" in details and "TEMP B-TREE" not in details
+    store.close()

@@ -261,3 +261,10 @@ def story_bands_as_integers(db: Database) -> None:
         " article_id INTEGER NOT NULL REFERENCES articles(id),"
         " PRIMARY KEY (band, article_id)) WITHOUT ROWID"
     )
+
+
+@migrations(name="0009_articles_by_source_newest")
+def articles_by_source_newest(db: Database) -> None:
+    # Source health reads a source's newest articles after every poll; without this index
+    # SQLite sorted all of the source's articles each time, which grows with its history.
+    db.execute("CREATE INDEX articles_source_newest ON articles(source_id, id)")
