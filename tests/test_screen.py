@@ -25,9 +25,9 @@ from monitor.rules.compile import (
     regex_literal,
     screening_text,
 )
-from monitor.rules.match import Doc, Pos, admits, evaluate, match_article
+from monitor.rules.match import Pos, admits, evaluate, match_article
 from monitor.rules.schema import Clause, RuleFields, RuleSpec, Term
-from monitor.text import fold_quotes, index_of
+from monitor.text import fold_quotes, index_of, sentence_starts, word_starts
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS = ("title", "summary", "text")
@@ -38,7 +38,6 @@ DEFAULT_FULL_SCAN_AFTER = match.FULL_SCAN_AFTER
 
 def reference(ruleset: RuleSet, article: Article) -> list[str]:
     """Rule ids that hold when every term is found with its own RE2 pattern."""
-    doc = Doc(ruleset, article, FIELDS)
     out: list[str] = []
     for rule in ruleset.rules:
         if not admits(rule, article):
@@ -49,7 +48,7 @@ def reference(ruleset: RuleSet, article: Article) -> list[str]:
                 if name not in rule.spec.fields.fields:
                     continue
                 text = fold_quotes(article.field_text(name))
-                words, sentences = doc._layout_of(name, text)
+                words, sentences = word_starts(text), sentence_starts(text)
                 for start, end in ruleset.spans(tid, text):  # RE2 only: no lowered text
                     word = n * GAP + index_of(words, start)
                     sentence = n * GAP + index_of(sentences, start)

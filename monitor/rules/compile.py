@@ -111,6 +111,8 @@ class Rule:
     mask: int = 7
     # True when some clause needs word or sentence positions (``near``, ``same_sentence``).
     positional: bool = False
+    # True when some clause counts words apart (``near``).
+    near: bool = False
     # ``required`` as indexes into RuleSet.groups, and each clause's ``any`` terms likewise.
     required_groups: tuple[int, ...] = ()
     # True when the rule filters by source or language (``admits`` has work to do).
@@ -486,12 +488,13 @@ def regex_literal(source: str) -> str | None:
     return max(pieces, key=len) if pieces else None
 
 
-def _positional(node: Clause | Term) -> bool:
+def _positional(node: Clause | Term, near_only: bool = False) -> bool:
+    """Whether a clause tree uses positions (only ``near`` with ``near_only``)."""
     if isinstance(node, Term):
         return False
-    if node.same_sentence or node.near is not None:
+    if node.near is not None or (node.same_sentence and not near_only):
         return True
-    return any(_positional(c) for c in (*node.any, *node.all, *node.none))
+    return any(_positional(c, near_only) for c in (*node.any, *node.all, *node.none))
 
 
 def compile_rules(specs: list[RuleSpec]) -> RuleSet:
@@ -544,6 +547,7 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
                 any_terms,
                 mask=mask,
                 positional=_positional(spec.match),
+                near=_positional(spec.match, near_only=True),
                 filtered=spec.fields.sources is not None or bool(spec.fields.languages),
             )
         )

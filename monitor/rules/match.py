@@ -60,7 +60,8 @@ class Doc:
         self._words: set[int] | None = None
         self._groups: dict[int, bool] = {}
         self._cache: dict[int, list[Pos]] = {}
-        self._layout: dict[str, tuple[list[int], list[int]]] = {}
+        self._sentences: dict[str, list[int]] = {}
+        self._word_starts: dict[str, list[int]] = {}
         self._lowered: dict[str, str | None] = {}
         for name in _FIELDS:
             if name not in fields:
@@ -141,9 +142,14 @@ class Doc:
         self._has[tid] = found
         return found
 
-    def positions(self, tid: int) -> list[Pos]:
-        """Return every occurrence of one term, in every field."""
-        cached = self._cache.get(tid)
+    def positions(self, tid: int, words: bool = True) -> list[Pos]:
+        """Return every occurrence of one term, in every field.
+
+        Without ``words`` a position's ``word`` is its character offset (plus the field's
+        gap), which orders positions the same way; only ``near`` needs true word numbers.
+        """
+        key = tid if words else -1 - tid
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         out: list[Pos] = []
@@ -152,19 +158,14 @@ class Doc:
             if not where & FIELD_BITS[name]:
                 continue
             text = self._folded[name]
+            gap = n * _FIELD_GAP
+            sentences = self.sentences_of(name)
+            starts = self._words_of(name, text) if words else None
             for start, end in self.ruleset.spans(tid, text, self._lowered_of(name, text)):
-                words, sentences = self._layout_of(name, text)
-                out.append(
-                    Pos(
-                        term=tid,
-                        field=name,
-                        start=start,
-                        end=end,
-                        word=n * _FIELD_GAP + index_of(words, start),
-                        sentence=n * _FIELD_GAP + index_of(sentences, start),
-                    )
-                )
-        self._cache[tid] = out
+                word = gap + (index_of(starts, start) if starts is not None else start)
+                sentence = gap + index_of(sentences, start)
+                out.append(Pos(tid, name, start, end, word, sentence))
+        self._cache[key] = out
         return out
 
     def _lowered_of(self, name: str, text: str) -> str | None:
@@ -175,19 +176,21 @@ class Doc:
         return self._lowered[name]
 
     def sentences_of(self, name: str) -> list[int]:
-        """Sentence starts of a field (computed once, shared with the word positions)."""
-        text = self.folded(name)
-        return self._layout_of(name, text)[1]
+        """Sentence starts of a field (computed once per article)."""
+        starts = self._sentences.get(name)
+        if starts is None:
+            starts = self._sentences[name] = sentence_starts(self.folded(name))
+        return starts
+
+    def _words_of(self, name: str, text: str) -> list[int]:
+        # Word starts are needed only by ``near``; computed once per field when asked.
+        starts = self._word_starts.get(name)
+        if starts is None:
+            starts = self._word_starts[name] = word_starts(text)
+        return starts
 
     def folded(self, name: str) -> str:
         return self._folded.get(name) or fold_quotes(self.texts[name])
-
-    def _layout_of(self, name: str, text: str) -> tuple[list[int], list[int]]:
-        # Only fields with a confirmed hit pay for word and sentence positions.
-        layout = self._layout.get(name)
-        if layout is None:
-            layout = self._layout[name] = (word_starts(text), sentence_starts(text))
-        return layout
 
 
 SUMMARY_BIT = FIELD_BITS["summary"]
@@ -283,7 +286,7 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
         pos
         for tid in set(rule.term_ids.values())
         if doc.anywhere(tid) and doc.has(tid) & rule.mask
-        for pos in doc.positions(tid)
+        for pos in doc.positions(tid, words=rule.near)
         if pos.field in fields
     ]
     if not pool:
@@ -301,7 +304,9 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
             end=p.end,
             matched=doc.texts[p.field][p.start : p.end],
         )
-        for p in sorted(set(evidence), key=lambda p: (_FIELDS.index(p.field), p.start))
+        for p in sorted(
+            set(evidence), key=lambda p: (_FIELDS.index(p.field), p.start, p.end, labels[p.term])
+        )
     )
     modality, cue, best = _modality(rule, doc, ordered)
     name = best[0].field
