@@ -4,17 +4,25 @@ feedparser only ever sees bytes that went through three guards first: the charse
 settled, the prolog is emptied of DOCTYPE, ENTITY, comments and PIs (entity bombs, XXE),
 and numeric character references that would crash its loose parser are replaced. All
 stored text is plain text; nothing here renders HTML.
+
+Most of the work after feedparser takes shortcuts (simple markup read by regexes, text that
+needs no tidying left as it is, links resolved here rather than by feedparser at every
+element). Each one hands anything unusual to the general code, and gives exactly what that
+code gives; tests/test_normalize.py holds them to it.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
@@ -24,6 +32,8 @@ from xml.sax import SAXParseException
 import feedparser
 from feedparser.encodings import convert_to_utf8
 from feedparser.exceptions import NonXMLContentType
+from feedparser.urls import _urljoin as _feedparser_urljoin
+from feedparser.urls import make_safe_absolute_uri
 
 from monitor.digest import content_hash
 from monitor.errors import FetchError
@@ -61,6 +71,46 @@ _MARKS = (" ", "\n", "\n\n")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r" *\n[\n ]*")
 _TAG = re.compile(r"<[^>]*>?")
+# The markup html.parser and this regex read alike, tag for tag: a start or end tag with a
+# plain name and plainly written attributes. Anything else sends the fragment to html.parser.
+_WS = "[ \t\n\r\f]"
+_ATTRIBUTES = (
+    rf"(?:{_WS}+[A-Za-z_:][-A-Za-z0-9_:.]*(?:{_WS}*={_WS}*"
+    rf"(?:\"[^\"<>]*\"|'[^'<>]*'|[^ \t\n\r\f\"'=<>`/]+(?=[ \t\n\r\f>])))?)*"
+)
+_SIMPLE_TAG = re.compile(rf"<(/?)([A-Za-z][A-Za-z0-9]*)({_ATTRIBUTES}){_WS}*(/?)>")
+_ANY_TAG = rf"</?[A-Za-z][A-Za-z0-9]*{_ATTRIBUTES}{_WS}*/?>"
+_TAG_RUNS = re.compile(rf"({_ANY_TAG}(?:{_ANY_TAG})*)")  # not (...)+: a leading "<" is fast
+# What a run of tags adds, by its text; and two markers: a run that holds <pre> or </pre>,
+# and one html.parser must read.
+_RUN_MARKS: dict[str, str] = {}
+_PRE = "<pre>"
+_RAW = "<raw>"
+_MARK_RANK = {" ": 0, "\n": 1, "\n\n": 2}
+# Separators in a row, as _tidy leaves them: line breaks add up to at most two.
+_MARK_SUM = {
+    (a, b): "\n\n" if lines > 1 else "\n" if lines else " "
+    for a in ("", " ", "\n", "\n\n")
+    for b in (" ", "\n", "\n\n")
+    for lines in [a.count("\n") + b.count("\n")]
+}
+# A link or id that feedparser's _urljoin hands back as it is, whatever the base.
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$'()*+,=:@%/-]*)?(?:\?[!-\"$-~]+)?\Z"
+)
+# An absolute http(s) link in a form urlsplit reads as a regex would (for canonical_url).
+_PLAIN_LINK = re.compile(
+    r"(https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[A-Za-z0-9._~!$'()*+,=:@%/-]*)?"
+    r"(?:\?([^#]*))?(?:#.*)?\Z",
+    re.DOTALL,
+)
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# Searched in lowered bytes: an xml:base (or a bare base attribute, which feedparser
+# honours too) anywhere; the start of a guid or id element, an attribute, an rdf:about.
+_XML_BASE = re.compile(rb"base\s*=")
+_ID_START = re.compile(rb"<(?:[^\s<>/:!?]+:)?(?:guid|id)[\s/>]")
+_ATTRIBUTE = re.compile(rb"\s+([^\s=/>]+)\s*=\s*(\"[^\"]*\"|'[^']*')")
+_ABOUT = re.compile(rb"[\s:]about\s*=")
 
 # Word lists read better than dozens of quoted strings, hence the SIM905 waivers.
 _BLOCK_TAGS = frozenset(
@@ -72,6 +122,12 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset(
     "script style template noscript iframe object embed svg canvas head title select".split()  # noqa: SIM905
 )
+# Elements whose content html.parser reads as raw text, in some Python version or other.
+_RAW_TEXT_TAGS = _SKIP_TAGS | frozenset(
+    "textarea xmp noembed noframes plaintext".split()  # noqa: SIM905
+)
+
+Refs = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -103,28 +159,21 @@ def normalize(result: FetchResult) -> NormalizedFeed:
     data = _CHARREF.sub(_safe_charref, strip_prolog(data))
     # The body is UTF-8 now; say so, so that feedparser does not decode it a second way.
     headers["content-type"] = "application/xml; charset=utf-8"
-    headers["content-location"] = result.url
-    try:
-        d = feedparser.parse(
-            data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-        )
-    except MemoryError:
-        raise
-    except Exception as exc:  # a feedparser bug must cost one feed, not the daemon
-        raise FetchError(f"feed could not be parsed ({_describe(exc)})") from exc
-
-    entries: list[Any] = list(_get(d, "entries") or [])
+    d, entries, refs = _parse(data, headers, result.url)
     malformed = _malformed(d)
     if not _get(d, "version") and not entries:
         raise FetchError("not a feed (no RSS or Atom elements found)")
 
     feed: Any = _get(d, "feed")
-    feed_title = _one_line(_html_to_text(_str(_get(feed, "title"))), TITLE_CHARS)
+    feed_title = _title(_str(_get(feed, "title")))
     feed_language = _language(_get(feed, "language"))
+    languages: dict[str, str] = {}
     articles: list[Article] = []
     undated = 0
-    for entry in entries:
-        article, dated = _article(entry, result, fetched_at, feed_title, feed_language)
+    for entry, (link, ident) in zip(entries, refs, strict=True):
+        article, dated = _article(
+            entry, link, ident, result, fetched_at, feed_title, feed_language, languages
+        )
         # A truncated feed ends in an entry with nothing left to show or match.
         if article.title or article.url or article.text:
             articles.append(article)
@@ -177,59 +226,285 @@ def strip_prolog(data: bytes) -> bytes:
 def canonical_url(link: str, base: str) -> str:
     """Return the absolute, tracking-free form of ``link``, or "" unless it is http(s)."""
     # Whitespace and control characters are never part of a link a reader can follow.
-    link = "".join(ch for ch in "".join(link.split()) if ch.isprintable())
+    if not link.isprintable() or " " in link:
+        link = "".join(ch for ch in "".join(link.split()) if ch.isprintable())
     # urljoin would turn an empty authority ("http://") into the base URL.
     if not link or link.endswith(":") or link.lower().endswith(("://", ":///")):
         return ""
-    try:
-        parts = urlsplit(urljoin(base, link))
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    plain = _PLAIN_LINK.match(link) if _base_ok(base) else None
+    if plain and int(plain.group(3) or 0) <= 65535:
+        # An absolute link in plain form: urljoin and urlsplit would find these parts.
+        scheme, host, port_text, path, query = plain.groups()
+        host = host.lower()
+        port = int(port_text) if port_text else None
+        userinfo = ""
+    else:
+        try:
+            parts = urlsplit(urljoin(base, link))
+            scheme = parts.scheme.lower()
+            if scheme not in _DEFAULT_PORTS or not parts.hostname:
+                return ""
+            host = parts.hostname.lower()
+            if ":" in host:
+                host = f"[{host}]"
+            port = parts.port
+        except ValueError:
             return ""
-        host = parts.hostname.lower()
-        if ":" in host:
-            host = f"[{host}]"
-        port = parts.port
-    except ValueError:
-        return ""
+        path, query = parts.path, parts.query
+        userinfo = parts.netloc.rpartition("@")[0]
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    userinfo = parts.netloc.rpartition("@")[0]
     if userinfo:
         netloc = f"{userinfo}@{netloc}"
-    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    if query:
+        query = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
+    url: str = urlunsplit((scheme, netloc, path or "/", query or "", ""))
+    return url
 
 
 def html_to_text(html: str) -> str:
     """Return the readable text of an HTML fragment: paragraphs kept, markup and scripts gone."""
+    text = _simple_html_text(html)
+    if text is None:
+        text = _parsed_html_text(html)
+    return _tidy(text)
+
+
+def _parsed_html_text(html: str) -> str:
+    """What _TextExtractor (html.parser) collects from ``html``."""
     extractor = _TextExtractor()
     try:
         extractor.feed(html)
         extractor.close()
-        text = extractor.text()
+        return extractor.text()
     except AssertionError:
         # html.parser rejects some marked sections (<![foo ...); fall back to removing tags.
-        text = unescape(_TAG.sub(" ", html))
-    text = _BLANK_LINES.sub(_paragraph_break, _SPACES.sub(" ", text))
+        return unescape(_TAG.sub(" ", html))
+
+
+def _html_stored(html: str) -> tuple[str, str | None]:
+    """Return _store_text(html_to_text(html)) and, when it comes cheap, its _words."""
+    plain = _plain_html_text(html)
+    if plain is not None:
+        # Already tidy, printable but for line breaks, one space between words: so stored
+        # as it is if in NFC, and its words are its lines joined.
+        stored = unicodedata.normalize("NFC", plain)
+        if stored is plain:
+            return plain, plain.replace("\n\n", " ").replace("\n", " ")
+        return stored, None
+    return _store_text(html_to_text(html)), None
+
+
+def _plain_html_text(html: str) -> str | None:
+    """html_to_text(html) if _simple_html_text reads it and the result is plain, else None.
+
+    Plain: every character printable but line breaks, which come one or two at a time
+    between words, and the words are separated by single spaces; _tidy would change
+    nothing but the ends.
+    """
+    if "<" not in html:
+        text = unescape(html) if "&" in html else html
+        text = text.replace("\n", " ")
+        return text.strip() if "  " not in text and text.isprintable() else None
+    parts = _TAG_RUNS.split(html)
+    texts = parts[0::2]
+    joined = "".join(texts)
+    if "<" in joined or len(html) > 2 * TEXT_CHARS:
+        return None
+    marks = _run_marks(parts[1::2])
+    if _RAW in marks or _PRE in marks:
+        return None
+    if "&" in joined:
+        texts = [unescape(text) if "&" in text else text for text in texts]
+        joined = "".join(texts)
+    if "\n" in joined:
+        texts = [text.replace("\n", " ") for text in texts]
+        joined = "".join(texts)
+    if "  " in joined or not joined.isprintable() or "" in texts[1:-1]:
+        return None
+    # What _tidy would make of the separators: a lone space between two runs gives way to
+    # the separator of the second (_TextExtractor._break), which then follows the first's;
+    # line breaks in a row add up. Spaces at either end go with strip().
+    last = len(marks) - 1
+    out = [texts[0].lstrip()]
+    mark = ""
+    for k, run_mark in enumerate(marks):
+        after = texts[k + 1]
+        if run_mark:
+            mark = _MARK_SUM[mark, run_mark]
+        if after == " " and k < last and marks[k + 1]:
+            continue
+        before = out[-1]
+        if k == last:
+            after = after.rstrip()
+        if before and after:
+            if mark:
+                if before[-1] == " " or after[0] == " ":
+                    return None
+            elif before[-1] == " " and after[0] == " ":
+                return None
+        out.append(mark)
+        out.append(after)
+        mark = ""
+    return "".join(out).strip()
+
+
+def _simple_html_text(html: str) -> str | None:
+    """What _TextExtractor collects from ``html``, or None unless the markup is simple."""
+    # The same calls as html.parser would make, in the same order, for markup it and
+    # _SIMPLE_TAG read alike (text between tags unescaped as one piece); None sends
+    # comments, declarations, stray "<" and raw-text elements to html.parser itself.
+    if "<" not in html:
+        data = unescape(html) if "&" in html else html
+        return data.replace("\n", " ")
+    # Text and runs of adjacent tags alternate. A run adds at most one separator, the
+    # strongest of its tags' (the rest merge into it), and between two runs there is text.
+    parts = _TAG_RUNS.split(html)
+    texts = parts[0::2]
+    if "<" in "".join(texts):
+        return None
+    marks = _run_marks(parts[1::2])
+    if _RAW in marks:
+        return None
+    if _PRE in marks or len(html) > 2 * TEXT_CHARS:
+        return _tag_by_tag(html)
+    if "&" in html:
+        texts = [unescape(text) if "&" in text else text for text in texts]
+    texts = [text.replace("\n", " ") for text in texts]
+    if " " in texts:
+        # A lone space is taken for a separator and merged with the next one.
+        return _tag_by_tag(html)
+    parts[0::2] = texts
+    parts[1::2] = marks
+    return "".join(parts)
+
+
+def _run_marks(runs: list[str]) -> list[str]:
+    """The separator each run of adjacent tags adds, from _RUN_MARKS where known."""
+    known = _RUN_MARKS.get
+    return [_run_mark(run) if (mark := known(run)) is None else mark for run in runs]
+
+
+def _run_mark(run: str) -> str:
+    """The separator a run of adjacent tags adds ("" for none), or _PRE or _RAW."""
+    best = ""
+    for m in _SIMPLE_TAG.finditer(run):
+        closing, tag, attrs, empty = m.groups()
+        tag = tag.lower()
+        if tag in _RAW_TEXT_TAGS or (closing and (attrs or empty)):
+            best = _RAW
+            break
+        if tag == "pre":
+            best = _PRE
+            break
+        mark = _tag_mark(closing, tag, empty)
+        if mark and (not best or _MARK_RANK[mark] > _MARK_RANK[best]):
+            best = mark
+    if len(_RUN_MARKS) >= 4096:
+        _RUN_MARKS.clear()
+    _RUN_MARKS[run] = best
+    return best
+
+
+def _tag_mark(closing: str, tag: str, empty: str) -> str:
+    """The separator _TextExtractor adds for one tag (other than pre), or ""."""
+    if closing:
+        return "\n\n" if tag in _BLOCK_TAGS else ""
+    if tag == "br":
+        return "\n"
+    if tag in _BLOCK_TAGS:
+        return "\n\n"
+    return " " if tag in ("td", "th") and not empty else ""
+
+
+def _tag_by_tag(html: str) -> str | None:
+    """_simple_html_text the long way: one tag at a time, for <pre>, lone spaces, long text."""
+    pieces: list[str] = []
+    size = 0
+    pre = 0
+    pos = 0
+    for m in _SIMPLE_TAG.finditer(html):
+        start = m.start()
+        if start > pos:
+            data = html[pos:start]
+            if "<" in data:
+                return None
+            if size <= 2 * TEXT_CHARS:
+                if "&" in data:
+                    data = unescape(data)
+                pieces.append(data if pre else data.replace("\n", " "))
+                size += len(data)
+        pos = m.end()
+        closing, tag, attrs, empty = m.groups()
+        tag = tag.lower()
+        if tag in _RAW_TEXT_TAGS or (closing and (attrs or empty)):
+            return None
+        if tag == "pre" and not empty:
+            pre = max(0, pre - 1) if closing else pre + 1
+        mark = _tag_mark(closing, tag, empty)
+        if not mark:
+            continue
+        last = pieces[-1] if pieces else ""
+        if last in _MARK_RANK:
+            if _MARK_RANK[mark] > _MARK_RANK[last]:
+                pieces[-1] = mark
+        else:
+            pieces.append(mark)
+    if pos < len(html):
+        data = html[pos:]
+        if "<" in data:
+            return None
+        if size <= 2 * TEXT_CHARS:
+            if "&" in data:
+                data = unescape(data)
+            pieces.append(data if pre else data.replace("\n", " "))
+    return "".join(pieces)
+
+
+def _tidy(text: str) -> str:
+    """Collapse spaces, keep single and double line breaks, and strip ``text``."""
+    # Each substitution is skipped where it could change nothing.
+    if "  " in text or not text.replace("\n", "").isprintable():
+        text = _SPACES.sub(" ", text)
+    if " \n" in text or "\n " in text or "\n\n\n" in text:
+        text = _BLANK_LINES.sub(_paragraph_break, text)
     return text.strip()
 
 
 def _article(
-    entry: Any, result: FetchResult, fetched_at: datetime, publisher: str, feed_language: str
+    entry: Any,
+    link: str,
+    ident: str,
+    result: FetchResult,
+    fetched_at: datetime,
+    publisher: str,
+    feed_language: str,
+    languages: dict[str, str],
 ) -> tuple[Article, bool]:
     """Build one Article; the flag says whether the entry had a usable date."""
-    title = _one_line(_html_to_text(_str(_get(entry, "title"))), TITLE_CHARS)
-    url = canonical_url(_str(_get(entry, "link")), result.url)
+    title = _title(_str(_get(entry, "title")))
+    url = canonical_url(link, result.url)
     summary_html, summary_type = _detail(_get(entry, "summary_detail"), _get(entry, "summary"))
     content_html, content_type = "", ""
     for content in _get(entry, "content") or []:
         content_html, content_type = _detail(content, _get(content, "value"))
         if content_html.strip():
             break
-    summary_text = _to_text(summary_html, summary_type)
-    text = _truncate(_to_text(content_html, content_type) or summary_text, TEXT_CHARS)
+    summary_text, summary_words = _to_text(summary_html, summary_type)
+    text, words = _to_text(content_html, content_type)
+    if not text:
+        text, words = summary_text, summary_words
+    if len(text) > TEXT_CHARS:
+        text, words = _truncate(text, TEXT_CHARS), None
+    if not summary_text:
+        summary_text, summary_words = text, words
+    # The words are known where _store_text leaves the text as it is.
+    summary = (
+        _one_line(summary_text, SUMMARY_CHARS)
+        if summary_words is None
+        else _truncate(summary_words, SUMMARY_CHARS)
+    )
     published, date_string = _published(entry, fetched_at)
-    guid = _identifier(_str(_get(entry, "id"))) or url
+    guid = _identifier(ident) or url
     if not guid:
         guid = "sha:" + content_hash(title, date_string)
     elif len(guid) > GUID_CHARS:
@@ -240,16 +515,154 @@ def _article(
             guid=guid,
             url=url,
             title=title,
-            summary=_one_line(summary_text or text, SUMMARY_CHARS),
+            summary=summary,
             text=text,
             published_at=published or fetched_at,
             fetched_at=fetched_at,
-            content_hash=content_hash(title, text),
+            content_hash=_content_hash(title, text, words),
             publisher=publisher,
-            language=_entry_language(entry) or feed_language,
+            language=_entry_language(entry, languages) or feed_language,
         ),
         published is not None,
     )
+
+
+def _parse(data: bytes, headers: dict[str, str], url: str) -> tuple[Any, list[Any], list[Refs]]:
+    """Run feedparser; return its result, the entries, and each entry's (link, id)."""
+    # Given the feed's URL, feedparser joins it with itself at every element (a urljoin per
+    # tag) just to resolve the few links and ids, which canonical_url joins again anyway.
+    # Without an xml:base it is the same URL throughout, so the links and ids feedparser
+    # leaves as written can be resolved here as it would have; where that is not certain
+    # (see _rebase) the feed is parsed again the old way.
+    lowered = data.lower()  # a case-blind regex search is slow; lowering the bytes is not
+    if _rebase_ok(url) and not (b"base" in lowered and _XML_BASE.search(lowered)):
+        headers.pop("content-location", None)
+        try:
+            d = _feedparser_parse(data, headers)
+        except MemoryError:
+            raise
+        except Exception:  # the parse below reports it
+            pass
+        else:
+            entries: list[Any] = list(_get(d, "entries") or [])
+            refs = _rebase(entries, url, data, lowered, loose=bool(_get(d, "bozo")))
+            if refs is not None:
+                return d, entries, refs
+    headers["content-location"] = url
+    try:
+        d = _feedparser_parse(data, headers)
+    except MemoryError:
+        raise
+    except Exception as exc:  # a feedparser bug must cost one feed, not the daemon
+        raise FetchError(f"feed could not be parsed ({_describe(exc)})") from exc
+    entries = list(_get(d, "entries") or [])
+    return d, entries, [(_str(_get(e, "link")), _str(_get(e, "id"))) for e in entries]
+
+
+def _feedparser_parse(data: bytes, headers: dict[str, str]) -> Any:
+    return feedparser.parse(
+        data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+
+
+@lru_cache(maxsize=64)
+def _rebase_ok(url: str) -> bool:
+    """Whether links and ids parsed without a base URL can be resolved against ``url`` later."""
+    # feedparser's base must stay ``url`` at every element, and it must pass through the
+    # per-link fix-ups (&amp; in links) untouched.
+    if not url.isascii() or "&" in url or ";" in url:
+        return False
+    try:
+        urlsplit(url)
+    except ValueError:
+        return False
+    return bool(make_safe_absolute_uri(url, url) in ("", url))
+
+
+def _rebase(
+    entries: list[Any], url: str, data: bytes, lowered: bytes, *, loose: bool
+) -> list[Refs] | None:
+    """Return each entry's (link, id) as feedparser resolves them against ``url``, or None."""
+    # A malformed feed went through feedparser's loose parser: it unescapes entities in
+    # links and ids after resolving them, and reads attributes more freely than _ATTRIBUTE.
+    refs: list[Refs] = []
+    ids = "some" if loose else ""
+    for entry in entries:
+        link = _get(entry, "link")
+        if isinstance(link, str):
+            link = None if loose and "&" in link else _rebase_link(link, url)
+            if link is None:
+                return None
+        ident = _get(entry, "id")
+        if isinstance(ident, str) and ident:
+            if loose and "&" in ident:
+                return None
+            resolved = _resolve(url, ident)
+            if resolved != ident:
+                # Resolved only if it came from a permalink guid or an Atom id.
+                ids = ids or _id_elements(data, lowered)
+                if ids == "all" and ident.isascii():
+                    ident = resolved
+                elif ids != "none":
+                    return None
+        refs.append((_str(link), _str(ident)))
+    return refs
+
+
+def _id_elements(data: bytes, lowered: bytes) -> str:
+    """Whether feedparser resolves "all", "none" or "some" of the ids in ``data``."""
+    # It resolves the text of a guid or id element unless the element says isPermaLink
+    # with a value other than "true"; an rdf:about never. Only certainty counts.
+    resolved = False
+    not_resolved = _ABOUT.search(lowered) is not None
+    for m in _ID_START.finditer(lowered):
+        values = []
+        attribute = _ATTRIBUTE.match(lowered, m.end() - 1)
+        while attribute:
+            name = attribute.group(1)
+            if name == b"ispermalink" or name.endswith(b":ispermalink"):
+                start, end = attribute.span(2)
+                values.append((name, data[start + 1 : end - 1]))
+            attribute = _ATTRIBUTE.match(lowered, attribute.end())
+        if not values or values == [(b"ispermalink", b"true")]:
+            resolved = True
+        elif len(values) == 1 and values[0][0] == b"ispermalink" and b"&" not in values[0][1]:
+            not_resolved = True
+        else:
+            return "some"
+        if resolved and not_resolved:
+            return "some"
+    return "all" if resolved else "none"
+
+
+def _rebase_link(link: str, url: str) -> str | None:
+    """Return ``link`` as feedparser with base ``url`` would have stored it, or None."""
+    if not link:
+        return None  # an Atom href="" would have become the base URL itself
+    if "&" in link and (";" in link or link.partition("#")[0].partition("?")[0].endswith("&")):
+        # feedparser turns &amp; into & after resolving, and urljoin drops the ";" of an
+        # "&amp;" that ends the path before that.
+        return None
+    if link.isascii():
+        return _resolve(url, link)
+    # feedparser repairs mojibake after resolving, which dot segments could change.
+    return link if _resolve(url, link) == link else None
+
+
+def _resolve(base: str, link: str) -> str:
+    """feedparser's _urljoin(base, link), with shortcuts for links it returns unchanged."""
+    if _PLAIN_URL.match(link):
+        return link
+    m = _SCHEME.match(link)
+    if m and not link.startswith("//", m.end()) and m.group(1).lower() != _scheme_of(base):
+        return link
+    result: str = _feedparser_urljoin(base, link)
+    return result
+
+
+@lru_cache(maxsize=64)
+def _scheme_of(url: str) -> str:
+    return urlsplit(url).scheme
 
 
 def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
@@ -415,6 +828,16 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
+@lru_cache(maxsize=64)
+def _base_ok(base: str) -> bool:
+    """Whether urljoin can read ``base`` (it raises on some, and canonical_url gives "")."""
+    try:
+        urlsplit(base)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_tracking(param: str) -> bool:
     name = unquote(param.partition("=")[0]).lower()
     return name.startswith("utm_") or name in TRACKING_PARAMS
@@ -427,26 +850,58 @@ def _detail(detail: Any, value: Any) -> tuple[str, str]:
     return _str(value), "text/html"
 
 
-def _to_text(value: str, mime: str) -> str:
+def _to_text(value: str, mime: str) -> tuple[str, str | None]:
+    """Return the stored text of a text construct, and its _words if they came cheap."""
     if not value:
-        return ""
+        return "", ""
     if mime == "text/plain":
-        text = _BLANK_LINES.sub(_paragraph_break, _SPACES.sub(" ", value.replace("\r", "\n")))
-        return _store_text(text.strip())
-    return _store_text(_html_to_text(value))
+        return _store_text(_tidy(value.replace("\r", "\n"))), None
+    return _html_stored(value)
 
 
-def _html_to_text(html: str) -> str:
-    return html_to_text(html) if html else ""
+def _title(html: str) -> str:
+    """The text of a title given as HTML, on one line and capped."""
+    if not html:
+        return ""
+    stored, words = _html_stored(html)
+    return _truncate(_words(stored) if words is None else words, TITLE_CHARS)
 
 
 def _store_text(text: str) -> str:
     """Return ``text`` as it may be stored: NFC, no control characters, no lone surrogates."""
+    probe = text.replace("\n", "") if "\n" in text else text
+    if "\t" in probe or "\r" in probe:
+        probe = probe.replace("\t", "").replace("\r", "")
+    if probe.isprintable():
+        # No surrogate or control character to replace (they are not printable).
+        return unicodedata.normalize("NFC", text)
     return clean(_SURROGATES.sub("\ufffd", text))
 
 
 def _one_line(text: str, limit: int) -> str:
-    return _truncate(" ".join(_store_text(text).split()), limit)
+    return _truncate(_words(_store_text(text)), limit)
+
+
+def _words(text: str) -> str:
+    """Return ``" ".join(text.split())``, cheaply when ``text`` is already close to it."""
+    flat = text.replace("\n\n", " ").replace("\n", " ") if "\n" in text else text
+    if (
+        "  " not in flat
+        and flat.isprintable()
+        and not flat.startswith(" ")
+        and not flat.endswith(" ")
+    ):
+        return flat  # the only whitespace was single spaces and line breaks between words
+    return " ".join(text.split())
+
+
+def _content_hash(title: str, text: str, words: str | None) -> str:
+    """monitor.digest.content_hash(title, text), given _words(text) if known."""
+    digest = hashlib.sha256()
+    for part in (_words(title), _words(text) if words is None else words):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x1f")
+    return digest.hexdigest()[:32]
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -470,15 +925,26 @@ def _language(value: Any) -> str:
 
 def _identifier(value: str) -> str:
     """An identifier (guid, language) holds no whitespace control characters at all."""
-    return "".join(ch for ch in _store_text(value) if ch.isprintable() or ch == " ").strip()
+    text = _store_text(value)
+    if text.isprintable():
+        return text.strip()
+    return "".join(ch for ch in text if ch.isprintable() or ch == " ").strip()
 
 
-def _entry_language(entry: Any) -> str:
+def _entry_language(entry: Any, seen: dict[str, str]) -> str:
+    value: Any = None
     for key in ("title_detail", "summary_detail"):
         detail = _get(entry, key)
         if detail and _get(detail, "language"):
-            return _language(_get(detail, "language"))
-    return _language(_get(entry, "language"))
+            value = _get(detail, "language")
+            break
+    else:
+        value = _get(entry, "language")
+    if not isinstance(value, str):
+        return _language(value)
+    if value not in seen:
+        seen[value] = _language(value)
+    return seen[value]
 
 
 def _count(n: int, noun: str = "entry") -> str:

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import itertools
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from monitor import normalize as normalize_module
+from monitor.digest import content_hash
 from monitor.errors import FetchError
 from monitor.model import FetchResult
 from monitor.normalize import (
@@ -25,6 +31,7 @@ from monitor.normalize import (
     normalize,
     strip_prolog,
 )
+from monitor.text import clean
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "http://127.0.0.1/feed.xml"
@@ -352,3 +359,190 @@ def test_entities_smuggled_past_the_doctype_are_not_expanded() -> None:
 )
 def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+# --- fast paths: each must give what the general code gives ------------------------------
+#
+# normalize() reads most markup, links and text by shortcuts (regexes, cached runs of tags,
+# links resolved after feedparser instead of by it). Each shortcut falls back to the general
+# code for anything unusual; these tests hold the two to the same output.
+
+FAST = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=400,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+HTML_TOKENS = [
+    "word", "Two words", " ", "  ", "\n", "\n\n", "\t", "\r", "\xa0", "a ", " a", "é", "e\u0301",
+    "“q”", "\u200b", "\x01", "\ud800", "&amp;", "&lt;b&gt;", "&nbsp;", "&#10;", "&#13;", "&#1;",
+    "&#8217;", "&bogus;", "&", "<", " < ", ">", "<p>", "</p>", "<P class='x'>", "<br>", "<br/>",
+    "<BR />", "<div\n id=a>", "</div >", "<pre>", "</pre>", "<pre/>", "<td>", "</td>", "<th/>",
+    "<li>", "<b>", "</b>", "<a href=x>", "<a href=/x/>", "<a title=\"a>b\">", "<hr/>", "</br>",
+    "</p class=x>", "<o:p>", "<script>x<p>y</script>", "<style>p{}</style>", "<title>t</title>",
+    "<textarea><b></textarea>", "<!-- c -->", "<![CDATA[c]]>", "<![if x]>", "<?pi?>", "</>",
+]  # fmt: skip
+html_fragments = st.lists(st.sampled_from(HTML_TOKENS), max_size=16).map("".join)
+
+
+def _general_html(html: str) -> str:
+    return normalize_module._tidy(normalize_module._parsed_html_text(html))
+
+
+def _check_html(html: str) -> None:
+    expected = _general_html(html)
+    assert html_to_text(html) == expected
+    stored, words = normalize_module._html_stored(html)
+    assert stored == normalize_module._store_text(expected)
+    if words is not None:
+        assert words == " ".join(stored.split())
+        assert normalize_module._store_text(stored) == stored
+
+
+@FAST
+@given(html=html_fragments | st.text(max_size=40))
+def test_html_shortcuts_read_like_html_parser(html: str) -> None:
+    _check_html(html)
+
+
+def test_html_shortcuts_on_every_short_sequence() -> None:
+    tokens = ["a", " ", "a ", "\n", "<p>", "<br>", "<b>", "<td>", "&#1;", "&amp;", "</pre>"]
+    for length in range(5):
+        for combo in itertools.product(tokens, repeat=length):
+            _check_html("".join(combo))
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>One</p>\n<p>Two</p>\n",
+        "a<br> <br>b",
+        "a<br><br>b",
+        "a</p> <br>b",
+        "<p>The post <a href='https://x.example/a?b=1&amp;c=2'>A&#8217;s</a> appeared.</p>",
+        "<pre>a\n\n b</pre><p> c </p>",
+        "<td>a</td><td>b</td>",
+        "x" * (2 * 64 * 1024) + "<p>" + "y" * 10,
+    ],
+)
+def test_html_shortcuts_examples(html: str) -> None:
+    _check_html(html)
+
+
+@FAST
+@given(text=st.lists(st.sampled_from(HTML_TOKENS[:24]), max_size=12).map("".join))
+def test_text_shortcuts(text: str) -> None:
+    assert normalize_module._words(text) == " ".join(text.split())
+    assert normalize_module._store_text(text) == clean(re.sub("[\ud800-\udfff]", "\ufffd", text))
+    stored = normalize_module._store_text(text)
+    assert (
+        normalize_module._identifier(text)
+        == "".join(ch for ch in stored if ch.isprintable() or ch == " ").strip()
+    )
+    words = normalize_module._words(stored)
+    for known in (None, words):
+        assert normalize_module._content_hash(words, stored, known) == content_hash(words, stored)
+
+
+LINKS = [
+    "http://a.example/x", "https://A.example:443/p?q=1&utm_source=z#f", "http://h:080/x",
+    "http://h:99999/", "/rel/path", "rel", "", " ", "//cdn.x/y", "http:", "https://", "http:///x",
+    "javascript:alert(1)", "urn:uuid:1", "tag:x,2005:/a", "?q=1", "#f", "..", "../a/./b",
+    "http://h/a;b", "http://h/a&b;", "a&amp;", "http://h/a&amp;?b", "a&lt;b", "http://h/é",
+    "http://h/éa&amp;", "http://[::1]/", "http://[::1", "http://u:p@h/", "HTTP://X/", "http://h/?",
+    "http://h/?&&a=1&", "http://h/a b", "mailto:a@b", "ftp://x/y", "a,b://c", "http://h/a&",
+]  # fmt: skip
+BASES = [FEED_URL, "https://news.example/a/b/rss?x=1", "", "HTTP://Example.COM:80/x/"]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_canonical_url_shortcut(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    links = LINKS + [a + b for a, b in itertools.product(LINKS, repeat=2)]
+    fast = [canonical_url(link, base) for link in links]
+    monkeypatch.setattr(normalize_module, "_PLAIN_LINK", re.compile("(?!)"))
+    assert fast == [canonical_url(link, base) for link in links]
+
+
+ENTRY_KINDS = [
+    "<item><title>t</title><link>{v}</link></item>",
+    "<item><title>t</title><guid>{v}</guid></item>",
+    '<item><title>t</title><guid isPermaLink="false">{v}</guid></item>',
+    "<item><title>t</title><link>{v}</link><guid>{v}</guid></item>",
+    '<item rdf:about="{v}"><title>t</title></item>',
+    '<entry><title>t</title><link href="{v}"/></entry>',
+    "<entry><title>t</title><id>{v}</id></entry>",
+    '<entry xml:base="http://other.example/d/"><title>t</title><link href="{v}"/></entry>',
+]
+RSS_HEAD = '<rss version="2.0" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><channel>'
+ATOM_HEAD = '<feed xmlns="http://www.w3.org/2005/Atom">'
+
+
+def _link_feeds() -> list[bytes]:
+    feeds = []
+    for value in LINKS + [a + b for a, b in itertools.product(LINKS[::3], LINKS[1::3])]:
+        for escaped in (value, value.replace("&", "&amp;")):
+            xml = escaped.replace("<", "&lt;").replace('"', "&quot;")
+            for kind in ENTRY_KINDS:
+                atom = kind.startswith("<entry")
+                head, tail = (ATOM_HEAD, "</feed>") if atom else (RSS_HEAD, "</channel></rss>")
+                feeds.append((head + kind.format(v=xml) + tail).encode())
+    return feeds
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_links_resolved_after_feedparser_as_feedparser_would(
+    base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Links and ids parsed without a base URL come out as feedparser resolves them."""
+    feeds = _link_feeds() + [p.read_bytes() for p in sorted(FEEDS.glob("*.xml"))]
+
+    def run() -> list[Any]:
+        out: list[Any] = []
+        for body in feeds:
+            result = dataclasses.replace(fetch(body), url=base)
+            try:
+                out.append(as_json(normalize(result)))
+            except FetchError as exc:
+                out.append(str(exc))
+        return out
+
+    fast = run()
+    monkeypatch.setattr(normalize_module, "_rebase_ok", lambda url: False)
+    assert fast == run()
+
+
+def _items(*items: str, head: str = RSS_HEAD) -> bytes:
+    return (head + "".join(items) + "</channel></rss>").encode()
+
+
+NOT_PERMALINK = '<item><title>t</title><guid isPermaLink="false">n-1</guid></item>'
+PERMALINK = "<item><title>t</title><guid>123</guid></item>"
+
+
+@pytest.mark.parametrize(
+    ("body", "passes", "guid"),
+    [
+        (_items("<item><link>/a</link><guid>http://x.example/1</guid></item>"), [None], ""),
+        (_items(NOT_PERMALINK, NOT_PERMALINK), [None], "n-1"),
+        (_items(PERMALINK), [None], "http://127.0.0.1/123"),
+        (_items(NOT_PERMALINK, PERMALINK), [None, FEED_URL], "n-1"),
+        (_items('<item xml:BASE="/x/"><guid>1</guid></item>'), [FEED_URL], "http://127.0.0.1/x/1"),
+        (b'<rss version="2.0"><channel><item><guid>1</guid></item>', [None, FEED_URL], ""),
+    ],
+    ids=["absolute", "not-permalink", "relative", "mixed", "xml-base", "malformed"],
+)
+def test_feedparser_parses_again_only_where_links_are_in_doubt(
+    body: bytes, passes: list[str | None], guid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str | None] = []
+    parse = normalize_module._feedparser_parse
+
+    def spy(data: bytes, headers: dict[str, str]) -> Any:
+        calls.append(headers.get("content-location"))
+        return parse(data, headers)
+
+    monkeypatch.setattr(normalize_module, "_feedparser_parse", spy)
+    feed = normalize(fetch(body, {"Content-Location": "http://elsewhere.example/"}))
+    assert calls == passes
+    assert feed.articles[0].guid == guid or not guid
