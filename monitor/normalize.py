@@ -425,14 +425,10 @@ def _tag_by_tag(html: str) -> str | None:
     for m in _SIMPLE_TAG.finditer(html):
         start = m.start()
         if start > pos:
-            data = html[pos:start]
-            if "<" in data:
+            added = _add_text(pieces, html[pos:start], pre, size)
+            if added is None:
                 return None
-            if size <= 2 * TEXT_CHARS:
-                if "&" in data:
-                    data = unescape(data)
-                pieces.append(data if pre else data.replace("\n", " "))
-                size += len(data)
+            size = added
         pos = m.end()
         closing, tag, attrs, empty = m.groups()
         tag = tag.lower()
@@ -449,15 +445,22 @@ def _tag_by_tag(html: str) -> str | None:
                 pieces[-1] = mark
         else:
             pieces.append(mark)
-    if pos < len(html):
-        data = html[pos:]
-        if "<" in data:
-            return None
-        if size <= 2 * TEXT_CHARS:
-            if "&" in data:
-                data = unescape(data)
-            pieces.append(data if pre else data.replace("\n", " "))
+    if pos < len(html) and _add_text(pieces, html[pos:], pre, size) is None:
+        return None
     return "".join(pieces)
+
+
+def _add_text(pieces: list[str], data: str, pre: int, size: int) -> int | None:
+    """Add one run of text between tags to ``pieces``; return the new size of the text, or
+    None when the run holds markup the fast path leaves to the HTML parser."""
+    if "<" in data:
+        return None
+    if size <= 2 * TEXT_CHARS:
+        if "&" in data:
+            data = unescape(data)
+        pieces.append(data if pre else data.replace("\n", " "))
+        size += len(data)
+    return size
 
 
 def _tidy(text: str) -> str:
