@@ -262,6 +262,27 @@ def test_304_with_if_modified_since_keeps_validators(
     assert seen["If-None-Match"] == '"v1"'
 
 
+def test_304_keeps_the_connection_alive(
+    raw_server: Callable[[Handler], RawServer], client: httpx.Client
+) -> None:
+    # Feeds of one host are polled back to back: a 304 must leave the connection reusable,
+    # or every unchanged feed pays a new TCP handshake (and the server a new socket).
+    connections: list[int] = []
+
+    def keep_alive(conn: socket.socket, server: RawServer) -> None:
+        connections.append(1)
+        while server.read_request(conn):
+            answer = b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n'
+            if not server.send(conn, answer):
+                return
+
+    server = raw_server(keep_alive)
+    for _ in range(3):
+        assert fetch(client, server.url, etag='"v1"', limits=FAST).status == 304
+    assert len(server.requests) == 3
+    assert len(connections) == 1
+
+
 def test_max_age_from_cache_control(httpserver: HTTPServer, client: httpx.Client) -> None:
     httpserver.expect_request("/feed").respond_with_data(
         RSS, headers={"Cache-Control": "public, max-age=600"}

@@ -197,8 +197,14 @@ def fetch(
                 continue
             if status not in (200, 304):
                 raise _status_error(status, response.headers)
-            # A 304 has no body by definition: nothing is read, decoded or parsed.
-            body = b"" if status == 304 else _read_body(response, limits, deadline, monotonic)
+            if status == 304:
+                # A 304 has no body by definition: nothing is decoded or parsed. Reading the
+                # (empty) end of the message lets the pool keep the connection alive; closing
+                # it unread would hang up and dial again for the next feed on this host.
+                response.read()
+                body = b""
+            else:
+                body = _read_body(response, limits, deadline, monotonic)
             new_etag = response.headers.get("etag")
             new_last_modified = response.headers.get("last-modified")
             if status == 304:
