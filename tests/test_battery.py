@@ -16,6 +16,7 @@ import email.utils
 import hashlib
 import io
 import itertools
+import logging
 import os
 import random
 import shutil
@@ -525,17 +526,37 @@ def test_b2_smtp_blackhole_fails_within_the_timeout_and_other_channels_still_sen
 
 
 def test_b3_smtp_451_is_deferred_then_delivered_once(
-    tmp_path: Path, clock: FakeClock, switch_smtp: tuple[SwitchSink, int]
+    tmp_path: Path,
+    clock: FakeClock,
+    switch_smtp: tuple[SwitchSink, int],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Like the daemon's: the root logger at INFO, a handler that takes whatever reaches it.
+    caplog.set_level(logging.INFO)
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(handler)
+    apprise_level = logging.getLogger("apprise").level
     sink, port = switch_smtp
     sink.reply = "451 4.3.0 try later"
     channels = Channels({"mail": mail_spec(port)})
     store = outbox(tmp_path / "m.db", clock, "mail")
     rng = random.Random(2)
-    assert deliver_due(store, channels, clock, POLICY, rng=rng).retried == 1
+    try:
+        assert deliver_due(store, channels, clock, POLICY, rng=rng).retried == 1
+    finally:
+        logging.getLogger().removeHandler(handler)
     row = alert_row(store)
     assert (row["state"], row["attempts"]) == ("retry", 1)
     assert 'Sending email to "d@example.com" failed' in row["last_error"]
+    # The server's own reply, which apprise logs only at DEBUG, is kept for the operator.
+    assert "server said: 451 4.3.0 try later" in row["last_error"]
+    # Reading apprise's DEBUG answer must not turn its DEBUG output (message text) into log
+    # lines of the daemon, which logs at INFO here.
+    assert [r for r in seen if r.name == "apprise" and r.levelno >= logging.WARNING]
+    assert not [r for r in seen if r.name == "apprise" and r.levelno < logging.INFO]
+    assert logging.getLogger("apprise").level == apprise_level
     clock.advance(POLICY.backoff_min / 2)
     assert deliver_due(store, channels, clock, POLICY, rng=rng).retried == 0  # not due yet
     sink.reply = None
@@ -569,9 +590,11 @@ def test_b3_smtp_550_goes_dead_then_alerts_retry_requeues_it(
     code, listing, _ = cli(config, clock, "alerts", "--failed")
     assert code == 0
     assert listing.count(" dead ") == 3
-    assert (
-        listing.count('last error: gave up after 3 attempts: Sending email to "d@example.com"') == 3
+    last = (
+        'last error: gave up after 3 attempts: Sending email to "d@example.com" failed.;'
+        " server said: 550 5.1.1 no such user"
     )
+    assert listing.count(last) == 3
     code, out, _ = cli(config, clock, "alerts", "retry", "1")
     assert (code, out) == (0, "requeued alert 1\n")
     sink.reply = None

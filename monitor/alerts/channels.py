@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -87,6 +88,50 @@ def check_channels(config: Config) -> list[Problem]:
                     )
                 )
     return problems
+
+
+_SMTP_REPLY = re.compile(r"""\((\d{3}), b?['"](.*?)['"]\)""")
+
+
+class _ApprisePlaint(logging.Filter):
+    """Collect why apprise failed, while one notify() runs.
+
+    apprise logs a failure at WARNING ("Sending email ... failed") but the server's own answer
+    (the SMTP reply such as "550 5.1.1 no such user", a socket error) only at DEBUG, as
+    "Socket Exception: ...". Those DEBUG lines are collected here and then dropped, so the
+    daemon's log shows no more than before; other DEBUG lines (which may hold message text)
+    are neither collected nor let through unless the logger was already at DEBUG.
+    """
+
+    _ANSWER = "Socket Exception: "
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.answers: list[str] = []
+        self._logger = logging.getLogger("apprise")
+        self._level = logging.NOTSET
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            self.lines.append(message)
+        elif message.startswith(self._ANSWER):
+            # smtplib's (550, b'5.1.1 no such user') reads better as 550 5.1.1 no such user.
+            answer = _SMTP_REPLY.sub(r"\1 \2", message.removeprefix(self._ANSWER))
+            self.answers.append("server said: " + answer)
+        return record.levelno >= self._floor
+
+    def __enter__(self) -> _ApprisePlaint:
+        self._level = self._logger.level
+        self._floor = self._logger.getEffectiveLevel()
+        self._logger.setLevel(logging.DEBUG)
+        self._logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeFilter(self)
+        self._logger.setLevel(self._level)
 
 
 class Channels:
@@ -188,8 +233,7 @@ class Channels:
             return SendResult(False, f"channel '{name}' has no usable URL")
         import apprise
 
-        capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]
-        with self._lock, capture as captured:
+        with self._lock, _ApprisePlaint() as plaint:
             result = notifier.notify(
                 body=body,
                 title=title,
@@ -198,8 +242,8 @@ class Channels:
             )
         if bool(result):
             return SendResult(True)
-        lines = [line.split(" - ", 2)[-1] for line in captured.getvalue().splitlines() if line]
-        reason = "; ".join(dict.fromkeys(lines[-3:])) or f"apprise reported {result.status}"
+        said = plaint.lines[-3:] + plaint.answers[-2:]
+        reason = "; ".join(dict.fromkeys(said)) or f"apprise reported {result.status}"
         reason = mask(reason)
         ambiguous = bool(getattr(result, "timeout_count", 0))
         return SendResult(False, reason, ambiguous=ambiguous)
