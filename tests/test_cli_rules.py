@@ -6,6 +6,8 @@ import io
 import shutil
 from pathlib import Path
 
+import pytest
+
 from monitor.cli import main
 from monitor.clock import FakeClock
 from tests.conftest import DATA, ROOT
@@ -23,17 +25,25 @@ def project(tmp_path: Path) -> Path:
     return tmp_path / "config" / "monitor.yaml"
 
 
-def test_shipped_rules_score_at_least_090_on_the_labeled_set(clock: FakeClock) -> None:
+# labeled.jsonl was written with the rules; labeled_holdout.jsonl was kept back and first
+# scored later; labeled_fresh.jsonl was written by someone who never saw the rules and scored
+# before any rule was changed for it. Both later sets have since been used to improve the
+# rules, so all three now guard against regressions.
+LABEL_SETS = [("labeled.jsonl", 0.9), ("labeled_holdout.jsonl", 0.85), ("labeled_fresh.jsonl", 0.9)]
+
+
+@pytest.mark.parametrize(("name", "floor"), LABEL_SETS)
+def test_shipped_rules_score_on_the_labeled_sets(clock: FakeClock, name: str, floor: float) -> None:
     config = ROOT / "config" / "monitor.yaml"
-    code, out, err = run(config, clock, "rules", "test", "--labels", str(DATA / "labeled.jsonl"))
+    code, out, err = run(config, clock, "rules", "test", "--labels", str(DATA / name))
     assert code == 0, err
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:5]}
     assert set(lines) == {"missile-launch", "oil-embargo", "un-sanctions-vote"}
     for rule, cells in lines.items():
         precision, recall = float(cells[1]), float(cells[2])
-        assert precision >= 0.9 and recall >= 0.9, (rule, precision, recall)
-    items = (DATA / "labeled.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(items) >= 200
+        assert precision >= floor and recall >= floor, (rule, precision, recall)
+    items = (DATA / name).read_text(encoding="utf-8").splitlines()
+    assert len(items) >= 150
     assert out.startswith(f"{len(items)} labeled texts from ")
 
 

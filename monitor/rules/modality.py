@@ -163,14 +163,16 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         0,
         "did not include|does not include|do not include|didn't include|doesn't include"
         "|no sign of|no signs of|no evidence|no indication|ruled out|rules out|rule out"
-        "|ruling out|scrapped|scraps|scrap|abandoned|abandons",
+        "|ruling out|scrapped|scraps|scrap|abandoned|abandons"
+        "|stopped short of|stopping short of|stops short of|stop short of",
     ),
     (
         _NEG,
         _Scope.CLAUSE,
         True,
         _PREDICATE_AFTER,
-        "called off|calls off|call off|cancelled|canceled|cancels|postponed|postpones",
+        "called off|calls off|call off|cancelled|canceled|cancels|postponed|postpones"
+        "|put off|pushed back|was delayed|were delayed|been delayed|deferred",
     ),
     (
         _NEG,
@@ -216,10 +218,11 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "reportedly considering|considering|considers|consider|weighing|weighs|mulling"
         "|speculation|rumour|rumours|rumor|rumors|warned of|warns of|threat of|risk of"
         "|suggest|suggests|suggested|suggesting|seek|seeks|sought|seeking|urged|urges"
-        "|called for|calls for|call for"
+        "|called for|calls for|call for|threatens|threatened|threatening"
         "|recommended|recommends|recommend|demanded|demands|pushing for|push for"
         "|did not rule out|does not rule out|would not rule out|could not rule out"
-        "|not ruling out|didn't rule out|not clear|not immediately clear|unclear|unconfirmed"
+        "|not ruling out|didn't rule out|not ruled out|hasn't ruled out|haven't ruled out"
+        "|not clear|not immediately clear|unclear|unconfirmed"
         "|could not confirm|could not be confirmed|could not immediately confirm"
         "|not immediately confirm|could not independently confirm",
     ),
