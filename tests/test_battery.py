@@ -664,7 +664,10 @@ def test_b6_reply_after_the_read_timeout_is_retried_with_the_same_alert_id(
     started = time.monotonic()
     assert deliver_due(store, channels, clock, POLICY, rng=rng).retried == 1
     assert time.monotonic() - started < 1.9  # gave up at the read timeout, before the reply
-    assert alert_row(store)["state"] == "retry"
+    row = alert_row(store)
+    assert row["state"] == "retry"
+    # The operator sees that this failure may be a delivery (RELIABILITY B6: "ambiguous").
+    assert row["last_error"].startswith("may have been delivered (no answer before the read")
     assert answered.wait(10)  # the single-threaded test server is free again
     clock.advance(POLICY.backoff_max)
     assert deliver_due(store, channels, clock, POLICY, rng=rng).sent == 1
@@ -675,13 +678,6 @@ def test_b6_reply_after_the_read_timeout_is_retried_with_the_same_alert_id(
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Channels.send() flags ambiguous only from AppriseResult.timeout_count, which counts"
-    " apprise's own orchestration timeouts; a read timeout of the HTTP request is reported as"
-    " 'A Connection error occurred' with timeout_count 0, so a timed-out (maybe delivered)"
-    " attempt is indistinguishable from a refused one",
-)
 def test_b6_read_timeout_is_flagged_ambiguous(httpserver: HTTPServer) -> None:
     answered = threading.Event()
 
@@ -698,6 +694,14 @@ def test_b6_read_timeout_is_flagged_ambiguous(httpserver: HTTPServer) -> None:
         assert answered.wait(10)
     assert not result.ok
     assert result.ambiguous
+
+
+def test_b6_refused_connection_is_not_ambiguous() -> None:
+    # Nothing was sent, so nothing can have been delivered.
+    channels = Channels({"hook": hook_spec(free_port(), timeout=0.5)})
+    result = channels.send("hook", "T", "B", alert_id=1)
+    assert not result.ok
+    assert not result.ambiguous
 
 
 @pytest.mark.parametrize("status", [401, 404])

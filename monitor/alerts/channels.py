@@ -90,6 +90,7 @@ def check_channels(config: Config) -> list[Problem]:
     return problems
 
 
+_READ_TIMEOUT = re.compile(r"read timed out", re.IGNORECASE)
 _SMTP_REPLY = re.compile(r"""\((\d{3}), b?['"](.*?)['"]\)""")
 
 
@@ -245,7 +246,12 @@ class Channels:
         said = plaint.lines[-3:] + plaint.answers[-2:]
         reason = "; ".join(dict.fromkeys(said)) or f"apprise reported {result.status}"
         reason = mask(reason)
-        ambiguous = bool(getattr(result, "timeout_count", 0))
+        # A read timeout means the request went out and no answer came back: the receiver
+        # may have it. apprise counts only its own timeouts in timeout_count; the HTTP client's
+        # read timeout shows only in the answer it logs ("Read timed out.").
+        ambiguous = bool(getattr(result, "timeout_count", 0)) or any(
+            _READ_TIMEOUT.search(answer) for answer in plaint.answers
+        )
         return SendResult(False, reason, ambiguous=ambiguous)
 
     def _per_message(self, name: str, alert_id: int | None, thread: str | None) -> Any:

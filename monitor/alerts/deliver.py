@@ -20,6 +20,10 @@ from monitor.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+# Said of an attempt whose request was sent but never answered: the receiver may have taken
+# it, so the retry can duplicate it; every copy carries the same alert id to drop it by.
+AMBIGUOUS = "may have been delivered (no answer before the read timeout)"
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -111,6 +115,8 @@ def deliver_due(
                 ]
                 metrics.inc(f"news_monitor_alerts_{name}_total", labels)
             error = result.error
+            if result.ambiguous and not result.ok:
+                error = f"{AMBIGUOUS}: {error}"
             if outcome is Outcome.DEAD:
                 error = f"gave up after {alert.attempts} attempts: {result.error}"
             if not q.release(store, alert.id, me, outcome, now, next_attempt=retry_at, error=error):
@@ -120,14 +126,14 @@ def deliver_due(
                 log.info("alert %d sent to %s", alert.id, alert.channel)
             elif outcome is Outcome.RETRY:
                 report.retried += 1
-                report.errors.append(f"alert {alert.id} -> {alert.channel}: {result.error}")
+                report.errors.append(f"alert {alert.id} -> {alert.channel}: {error}")
                 log.warning(
                     "alert %d to %s failed (attempt %d), retry at %s: %s",
                     alert.id,
                     alert.channel,
                     alert.attempts,
                     retry_at,
-                    result.error,
+                    error,
                 )
             else:
                 report.dead += 1
