@@ -168,8 +168,9 @@ def ingest(
     force; otherwise (or after a reload) the articles are matched here.
     """
     report = IngestReport()
+    unindexed: list[tuple[int, str, str, str]] = []
     for n, article in enumerate(articles):
-        article_id, saved = article_q.save_article(rt.store, article, now)
+        article_id, saved = article_q.save_article(rt.store, article, now, index_later=unindexed)
         if saved is article_q.Saved.NEW:
             report.new += 1
         elif saved is article_q.Saved.UPDATED:
@@ -180,6 +181,7 @@ def ingest(
         sig = signatures[n] if signatures is not None else None
         for match in found:
             record_match(rt, article, article_id, match, now, report, sig)
+    article_q.index_articles(rt.store, unindexed)
     return report
 
 

@@ -163,6 +163,40 @@ def test_search_index_follows_text_changes_only(tmp_path: Path) -> None:
     store.close()
 
 
+def test_new_articles_are_indexed_in_their_transaction(tmp_path: Path) -> None:
+    # No INSERT trigger indexes them (one made every article an FTS5 segment of its own):
+    # save_article() does, at once or, with index_later, at the end of the poll.
+    store = open_store(tmp_path / "m.db")
+    triggers = {
+        r["name"]
+        for r in store.query("SELECT name FROM sqlite_master WHERE type = ?", ("trigger",))
+    }
+    assert "articles_ai" not in triggers and {"articles_au", "articles_ad"} <= triggers
+    source_q.sync_sources(store, [("s1", "feed", "http://127.0.0.1/f")])
+    later: list[tuple[int, str, str, str]] = []
+    with store.transaction():
+        now_id, _ = article_q.save_article(store, make_article("g1", "alpha launch"), NOW)
+        late_id, _ = article_q.save_article(
+            store, make_article("g2", "beta launch"), NOW, index_later=later
+        )
+        same = article_q.save_article(
+            store, make_article("g2", "beta launch"), NOW, index_later=later
+        )
+        assert same == (late_id, article_q.Saved.SAME)
+        assert [row[0] for row in later] == [late_id]
+        article_q.index_articles(store, later)
+
+    def found(word: str) -> list[int]:
+        rows = store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", (word,))
+        return sorted(int(r["rowid"]) for r in rows)
+
+    assert found("launch") == [now_id, late_id]
+    assert found("beta") == [late_id]
+    # rank 1: also compare the index with the articles table it was built from.
+    store.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")
+    store.close()
+
+
 def test_a_sources_newest_articles_are_read_from_an_index(tmp_path: Path) -> None:
     # Read after every poll: sorting a source's whole history each time would grow with it.
     store = open_store(tmp_path / "m.db")

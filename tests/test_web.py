@@ -75,6 +75,8 @@ def build_db(path: Path) -> None:
                 " published_at, fetched_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (aid, source, f"g{aid}", url, title, summary, text, when, when, f"h{aid}"),
             )
+        # Written with SQL, not save_article(): index them as the daemon would.
+        sql("INSERT INTO articles_fts (articles_fts) VALUES ('rebuild')", ())
         events = [
             (1, "missile-launch", "open", "Missile launched from the coast", "critical", ago, t,
              2, 2, 2),

@@ -19,8 +19,18 @@ class Saved(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
-def save_article(store: Store, article: Article, now: datetime) -> tuple[int, Saved]:
-    """Insert a new article, update a changed one, or recognise one already stored."""
+def save_article(
+    store: Store,
+    article: Article,
+    now: datetime,
+    *,
+    index_later: list[tuple[int, str, str, str]] | None = None,
+) -> tuple[int, Saved]:
+    """Insert a new article, update a changed one, or recognise one already stored.
+
+    A new article is added to the full-text index at once, or, with ``index_later``, appended
+    to it for ``index_articles`` to add later in the same transaction.
+    """
     row = store.one(
         "SELECT id, content_hash FROM articles WHERE source_id = ? AND guid = ?",
         (article.source_id, article.guid),
@@ -68,7 +78,27 @@ def save_article(store: Store, article: Article, now: datetime) -> tuple[int, Sa
             article.content_hash,
         ),
     )
-    return int(cursor.lastrowid or 0), Saved.NEW
+    article_id = int(cursor.lastrowid or 0)
+    row = (article_id, article.title, article.summary, article.text)
+    if index_later is None:
+        index_articles(store, [row])
+    else:
+        index_later.append(row)
+    return article_id, Saved.NEW
+
+
+def index_articles(store: Store, rows: list[tuple[int, str, str, str]]) -> None:
+    """Add new articles (id, title, summary, text) to the full-text index.
+
+    This replaces an INSERT trigger (dropped by migration 0010). FTS5 writes out the terms it
+    holds at every statement savepoint, and a trigger gives each INSERT one, so every article
+    became an index segment of its own, to be merged later. Added together at the end of a
+    poll's transaction, indexing costs about half (bench articles: 103 -> 54 us each).
+    """
+    if rows:
+        store.executemany(
+            "INSERT INTO articles_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)", rows
+        )
 
 
 def insert_match(

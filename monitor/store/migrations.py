@@ -268,3 +268,10 @@ def articles_by_source_newest(db: Database) -> None:
     # Source health reads a source's newest articles after every poll; without this index
     # SQLite sorted all of the source's articles each time, which grows with its history.
     db.execute("CREATE INDEX articles_source_newest ON articles(source_id, id)")
+
+
+@migrations(name="0010_articles_indexed_on_save")
+def articles_indexed_on_save(db: Database) -> None:
+    # save_article() now writes the full-text row itself, in the same transaction. The UPDATE
+    # and DELETE triggers stay: they keep the index right for a changed or removed article.
+    db.execute('DROP TRIGGER IF EXISTS "articles_ai"')
