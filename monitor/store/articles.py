@@ -79,11 +79,11 @@ def save_article(
         ),
     )
     article_id = int(cursor.lastrowid or 0)
-    row = (article_id, article.title, article.summary, article.text)
+    searchable = (article_id, article.title, article.summary, article.text)
     if index_later is None:
-        index_articles(store, [row])
+        index_articles(store, [searchable])
     else:
-        index_later.append(row)
+        index_later.append(searchable)
     return article_id, Saved.NEW
 
 
