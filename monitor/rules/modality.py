@@ -145,6 +145,9 @@ _PUNCT_TOKENS = frozenset({";", ":", "—", "–", "(", ")", "[", "]", ",", "-",
 _MAX_GAP = 8
 _MODAL_AFTER = 2
 _PREDICATE_AFTER = 5
+# "A Security Council vote on a US proposal to impose an arms embargo on South Sudan was
+# postponed": the subject that was called off or postponed can be a long noun phrase.
+_LONG_PREDICATE_AFTER = 14
 
 _NEG = Modality.NEGATED
 _HEDGE = Modality.HEDGED
@@ -170,7 +173,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         _NEG,
         _Scope.CLAUSE,
         True,
-        _PREDICATE_AFTER,
+        _LONG_PREDICATE_AFTER,
         "called off|calls off|call off|cancelled|canceled|cancels|postponed|postpones"
         "|put off|pushed back|was delayed|were delayed|been delayed|deferred",
     ),
@@ -190,7 +193,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         _PREDICATE_AFTER,
         "was denied|were denied|been denied|did not happen|did not take place|didn't happen"
         "|never happened|never took place|did not occur|had not occurred|was false|were false"
-        "|is false|are false|was untrue|were untrue",
+        "|is false|are false|was untrue|were untrue|not imminent|not necessarily imminent",
     ),
     # Hedges.
     (_HEDGE, _Scope.VERB, True, _MODAL_AFTER, "may|might|could|would|should"),
@@ -207,7 +210,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         _Scope.PHRASE,
         True,
         0,
-        "possible|possibly|potential|potentially|suspected|alleged|allegedly|apparent"
+        "possible|possibly|potential|potentially|suspected|alleged|allegedly|apparent|any"
         "|probable|probably",
     ),
     (
@@ -218,7 +221,8 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "reportedly considering|considering|considers|consider|weighing|weighs|mulling"
         "|speculation|rumour|rumours|rumor|rumors|warned of|warns of|threat of|risk of"
         "|suggest|suggests|suggested|suggesting|seek|seeks|sought|seeking|urged|urges"
-        "|called for|calls for|call for|threatens|threatened|threatening"
+        "|called for|calls for|call for|threatens|threatened|threatening|comparable to"
+        "|equivalent to"
         "|recommended|recommends|recommend|demanded|demands|pushing for|push for"
         "|did not rule out|does not rule out|would not rule out|could not rule out"
         "|not ruling out|didn't rule out|not ruled out|hasn't ruled out|haven't ruled out"
