@@ -111,14 +111,7 @@ def on_match(store: Store, rule: RuleFields, match_id: int, key: str, now: datet
         outcome.reason = reason
         match_q.set_match_reason(store, match_id, reason)
         return outcome
-    title = str(
-        store.scalar(
-            "SELECT a.title FROM matches m JOIN articles a ON a.id = m.article_id WHERE m.id = ?",
-            (match_id,),
-        )
-        or rule.name
-        or rule.id
-    )
+    title = match_q.match_title(store, match_id) or rule.name or rule.id
     event_id = q.open_event(store, rule.id, key, title, rule.severity.value, now)
     joined = [int(row["id"]) for row in waiting]
     for match in joined:

@@ -22,9 +22,9 @@ import pytest
 from monitor.clock import FakeClock, iso
 from monitor.errors import MonitorError
 from monitor.store import open_store
+from monitor.store.dashboard import connect_readonly, fts_query
 from monitor.web import CycleProbe, Metrics, StaticProbe, WebServer, check_listen, database_writable
 from monitor.web.highlight import fragments, match_excerpts, split_marked
-from monitor.web.queries import connect_readonly, fts_query
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SCRIPT = "<script>alert(1)</script>"

@@ -196,3 +196,14 @@ def stored_match(store: Store, rule_id: str, article_id: int) -> dict[str, Any] 
     return store.one(
         "SELECT * FROM matches WHERE rule_id = ? AND article_id = ?", (rule_id, article_id)
     )
+
+
+def match_title(store: Store, match_id: int) -> str:
+    """Return the title of the article a match was found in ('' when there is none)."""
+    return str(
+        store.scalar(
+            "SELECT a.title FROM matches m JOIN articles a ON a.id = m.article_id WHERE m.id = ?",
+            (match_id,),
+        )
+        or ""
+    )

@@ -11,8 +11,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from monitor.store.dashboard import database_writable
     from monitor.web.access import check_listen
-    from monitor.web.health import CycleProbe, HealthProbe, StaticProbe, database_writable
+    from monitor.web.health import CycleProbe, HealthProbe, StaticProbe
     from monitor.web.metrics import Metrics
     from monitor.web.server import WebServer
 
@@ -20,7 +21,7 @@ _WHERE = {
     "CycleProbe": "monitor.web.health",
     "HealthProbe": "monitor.web.health",
     "StaticProbe": "monitor.web.health",
-    "database_writable": "monitor.web.health",
+    "database_writable": "monitor.store.dashboard",
     "Metrics": "monitor.web.metrics",
     "WebServer": "monitor.web.server",
     "check_listen": "monitor.web.access",

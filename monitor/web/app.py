@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from monitor.clock import Clock, parse_iso
-from monitor.web import chart, pages, queries
+from monitor.store import dashboard as queries
+from monitor.web import chart, pages
 from monitor.web.access import host_is_loopback, token_matches
 from monitor.web.health import HealthProbe, health_report
 from monitor.web.highlight import offsets, plain, split_marked
@@ -247,20 +248,14 @@ class WebApp:
     def _event(
         self, event_id: int, page: int, per_page: int
     ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]], Paging, list[dict[str, Any]]]:
-        with self.db() as conn:
-            conn.execute("BEGIN")
-            try:
-                event = queries.get_event(conn, event_id)
-                if event is None:
-                    raise HttpError(404, f"there is no event {event_id}")
-                paging = Paging(page, per_page, queries.count_event_matches(conn, event_id))
-                matches = queries.event_matches(
-                    conn, event_id, limit=per_page, offset=paging.offset
-                )
-                sources = queries.event_sources(conn, event_id)
-                alerts = queries.event_alerts(conn, event_id)
-            finally:
-                conn.execute("COMMIT")
+        with self.db() as conn, queries.snapshot(conn):
+            event = queries.get_event(conn, event_id)
+            if event is None:
+                raise HttpError(404, f"there is no event {event_id}")
+            paging = Paging(page, per_page, queries.count_event_matches(conn, event_id))
+            matches = queries.event_matches(conn, event_id, limit=per_page, offset=paging.offset)
+            sources = queries.event_sources(conn, event_id)
+            alerts = queries.event_alerts(conn, event_id)
         return event, sources, matches, paging, alerts
 
     def _articles(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+from monitor.store.dashboard import database_writable
 
 
 class HealthProbe(Protocol):
@@ -69,32 +70,6 @@ class CycleProbe:
         """Return the time given to the last ``cycle_completed``."""
         with self._lock:
             return self._last
-
-
-def database_writable(uri: str, timeout: float = 1.0) -> tuple[bool, str]:
-    """Take the write lock, write nothing, roll back; return (writable, problem)."""
-    # BEGIN IMMEDIATE alone succeeds on a read-only connection, so a delete of no rows follows:
-    # SQLite refuses it on a read-only file or connection. A lock held by another writer for
-    # longer than ``timeout`` means the file accepts writes, so SQLITE_BUSY counts as writable.
-    try:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
-    except sqlite3.Error as exc:
-        return False, f"cannot open the database read-write: {exc}"
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM daemon_state WHERE 0")
-        finally:
-            conn.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
-            return True, ""
-        return False, f"the database is not writable: {exc}"
-    except sqlite3.Error as exc:
-        return False, f"the database is not writable: {exc}"
-    finally:
-        conn.close()
-    return True, ""
 
 
 def health_report(probe: HealthProbe, writable_uri: str, now: datetime) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from monitor.clock import parse_iso
+from monitor.store.dashboard import MARK_CLOSE, MARK_OPEN
 from monitor.web.highlight import Segment, match_excerpts, split_marked
-from monitor.web.queries import MARK_CLOSE, MARK_OPEN
 
 CSS = """
 :root{color-scheme:light;--ink:#1f2328;--muted:#59636e;--line:#d8dee4;--bg:#f6f8fa}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from monitor.clock import Clock
 from monitor.errors import MonitorError
+from monitor.store.dashboard import writable_uri as default_writable_uri
 from monitor.web.access import check_listen, parse_listen
 from monitor.web.app import SECURITY_HEADERS, Response, WebApp
 from monitor.web.health import HealthProbe
 from monitor.web.metrics import Metrics
-from monitor.web.queries import writable_uri as default_writable_uri
 
 __all__ = ["WebServer", "check_listen"]
 

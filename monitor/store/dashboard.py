@@ -1,11 +1,13 @@
-"""Read-only SQL for the dashboard, the JSON API and /metrics (to move into monitor.store)."""
+"""Read-only SQL for the dashboard, the JSON API, /metrics and /healthz."""
 
 # These queries run on a connection opened with ``mode=ro`` and ``PRAGMA query_only``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,3 +358,39 @@ def db_stats(conn: sqlite3.Connection) -> DbStats:
     finally:
         conn.execute("COMMIT")
     return stats
+
+
+@contextlib.contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run several reads on one consistent state of the database (a read transaction)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def database_writable(uri: str, timeout: float = 1.0) -> tuple[bool, str]:
+    """Take the write lock, write nothing, roll back; return (writable, problem)."""
+    # BEGIN IMMEDIATE alone succeeds on a read-only connection, so a delete of no rows follows:
+    # SQLite refuses it on a read-only file or connection. A lock held by another writer for
+    # longer than ``timeout`` means the file accepts writes, so SQLITE_BUSY counts as writable.
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        return False, f"cannot open the database read-write: {exc}"
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM daemon_state WHERE 0")
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            return True, ""
+        return False, f"the database is not writable: {exc}"
+    except sqlite3.Error as exc:
+        return False, f"the database is not writable: {exc}"
+    finally:
+        conn.close()
+    return True, ""
