@@ -92,12 +92,17 @@ def after_poll(
             _open(store, channels, source_id, "failing", detail, now)
         return
     _close(store, channels, source_id, "failing", now)
-    last_new = parse_iso(str(row["last_new_at"])) if row["last_new_at"] else None
-    gap = usual_gap([parse_iso(t) for t in source_q.recent_new_times(store, source_id)])
     if new_items > 0:
         _close(store, channels, source_id, "silent", now)
-    elif is_silent(last_new, gap, now, spec):
-        assert last_new is not None and gap is not None
+        return
+    last_new = parse_iso(str(row["last_new_at"])) if row["last_new_at"] else None
+    # Silence takes at least silent_min without news: only then is the usual rhythm worth
+    # reading (it is read from the source's 20 newest articles, after every poll otherwise).
+    if last_new is None or now - last_new <= spec.silent_min:
+        return
+    gap = usual_gap([parse_iso(t) for t in source_q.recent_new_times(store, source_id)])
+    if is_silent(last_new, gap, now, spec):
+        assert gap is not None
         detail = (
             f"No new items for {_human(now - last_new)}; it usually publishes every {_human(gap)}."
         )

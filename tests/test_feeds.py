@@ -292,6 +292,38 @@ def test_failing_source_raises_one_alert_and_one_on_recovery(
     ]
 
 
+def test_a_source_gone_silent_raises_one_alert_and_one_when_it_speaks_again(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    items: list[tuple[str, str, str]] = []
+    httpserver.expect_request("/s.xml").respond_with_handler(
+        lambda request: Response(rss(items), content_type="application/rss+xml")
+    )
+    rt = runtime(tmp_path, clock, make, feed_source("quiet", httpserver.url_for("/s.xml")))
+    spec = rt.config.spec.sources[0]
+
+    def titles() -> list[str]:
+        return [str(a["title"]) for a in rt.store.query("SELECT title FROM alerts ORDER BY id")]
+
+    # A new item every 10 minutes: the usual rhythm.
+    for n in range(6):
+        items.append((f"g{n}", f"Item {n}", "text"))
+        poll_source(rt, spec)
+        clock.advance(timedelta(minutes=10))
+    # Then nothing new. The limit is max(10 x 10 minutes, silent_min 6h) = 6h.
+    for _ in range(5):
+        clock.advance(timedelta(hours=1))
+        poll_source(rt, spec)
+    assert titles() == []
+    for _ in range(3):
+        clock.advance(timedelta(hours=1))
+        poll_source(rt, spec)
+    assert titles() == ["[ops] Source quiet has gone silent"]
+    items.append(("g-new", "Item again", "text"))
+    poll_source(rt, spec)
+    assert titles() == ["[ops] Source quiet has gone silent", "[ops] Source quiet recovered"]
+
+
 def test_adaptive_polling_slows_a_quiet_source_within_bounds(
     tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
 ) -> None:
