@@ -163,6 +163,39 @@ def test_search_index_follows_text_changes_only(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize(
+    ("sql", "params", "index"),
+    [
+        (
+            "SELECT * FROM events WHERE rule_id = ? AND key = ? AND state = 'closed'"
+            " ORDER BY closed_at DESC LIMIT 1",
+            ("r", ""),
+            "events_last_closed",
+        ),
+        (
+            "SELECT * FROM events ORDER BY last_seen_at DESC, id DESC LIMIT ?",
+            (50,),
+            "events_recent",
+        ),
+        ("SELECT * FROM events WHERE first_seen_at >= ?", ("2026",), "events_first_seen"),
+        (
+            "SELECT * FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?",
+            (50,),
+            "alerts_recent",
+        ),
+    ],
+)
+def test_queries_that_grow_with_history_use_an_index(
+    tmp_path: Path, sql: str, params: tuple[object, ...], index: str
+) -> None:
+    # Events and alerts pile up for years: these run per match or per page view.
+    store = open_store(tmp_path / "m.db")
+    plan = store.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert index in details and "TEMP B-TREE" not in details, details
+    store.close()
+
+
 def test_new_articles_are_indexed_in_their_transaction(tmp_path: Path) -> None:
     # No INSERT trigger indexes them (one made every article an FTS5 segment of its own):
     # save_article() does, at once or, with index_later, at the end of the poll.

@@ -275,3 +275,17 @@ def articles_indexed_on_save(db: Database) -> None:
     # save_article() now writes the full-text row itself, in the same transaction. The UPDATE
     # and DELETE triggers stay: they keep the index right for a changed or removed article.
     db.execute('DROP TRIGGER IF EXISTS "articles_ai"')
+
+
+@migrations(name="0011_events_and_alerts_indexes")
+def events_and_alerts_indexes(db: Database) -> None:
+    # The cooldown check reads a rule's last closed Event for a key before every new Event:
+    # without an index that was a scan of all Events ever, growing with the database's age.
+    db.execute(
+        "CREATE INDEX events_last_closed ON events(rule_id, key, closed_at) WHERE state = 'closed'"
+    )
+    # `events`, the dashboard and the timeline list Events by activity and by day, and the
+    # outbox page lists alerts newest first: read from indexes, not by sorting every row.
+    db.execute("CREATE INDEX events_recent ON events(last_seen_at, id)")
+    db.execute("CREATE INDEX events_first_seen ON events(first_seen_at)")
+    db.execute("CREATE INDEX alerts_recent ON alerts(created_at, id)")
