@@ -178,6 +178,7 @@ def test_search_index_follows_text_changes_only(tmp_path: Path) -> None:
             "events_recent",
         ),
         ("SELECT * FROM events WHERE first_seen_at >= ?", ("2026",), "events_first_seen"),
+        ("SELECT * FROM events WHERE state = 'open' ORDER BY id", (), "events_by_state"),
         (
             "SELECT * FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?",
             (50,),

@@ -287,5 +287,7 @@ def events_and_alerts_indexes(db: Database) -> None:
     # `events`, the dashboard and the timeline list Events by activity and by day, and the
     # outbox page lists alerts newest first: read from indexes, not by sorting every row.
     db.execute("CREATE INDEX events_recent ON events(last_seen_at, id)")
+    # Every cycle closes the quiet Events among the open ones.
+    db.execute("CREATE INDEX events_by_state ON events(state, id)")
     db.execute("CREATE INDEX events_first_seen ON events(first_seen_at)")
     db.execute("CREATE INDEX alerts_recent ON alerts(created_at, id)")
