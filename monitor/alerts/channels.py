@@ -123,7 +123,11 @@ class _ApprisePlaint(logging.Filter):
             self.answers.append("server said: " + answer)
         return record.levelno >= self._floor
 
+    # apprise has one logger for the whole process: one notify() at a time may borrow it.
+    _borrowed = threading.Lock()
+
     def __enter__(self) -> _ApprisePlaint:
+        self._borrowed.acquire()
         self._level = self._logger.level
         self._floor = self._logger.getEffectiveLevel()
         self._logger.setLevel(logging.DEBUG)
@@ -133,6 +137,7 @@ class _ApprisePlaint(logging.Filter):
     def __exit__(self, *exc: object) -> None:
         self._logger.removeFilter(self)
         self._logger.setLevel(self._level)
+        self._borrowed.release()
 
 
 class Channels:
