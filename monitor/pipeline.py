@@ -28,6 +28,7 @@ from monitor.rules.compile import RuleSet, compile_rules
 from monitor.rules.load import LoadedRules, load_rules
 from monitor.rules.match import match_article
 from monitor.rules.schema import RuleFields, RuleSpec
+from monitor.secrets import mask
 from monitor.sources.feed import FeedPoller
 from monitor.sources.fetch import redact_url
 from monitor.sources.seeds import read_seeds
@@ -454,6 +455,11 @@ def fetch_one(rt: Runtime, job: PollJob, now: datetime) -> Fetched:
         )
     except FetchError as exc:
         return Fetched(job, error=exc)
+    except Exception as exc:  # a bug met by one source costs its poll, never the cycle
+        log.exception("source %s: unexpected error while polling", spec.id)
+        return Fetched(
+            job, error=FetchError(mask(f"unexpected error: {type(exc).__name__}: {exc}"))
+        )
     return Fetched(
         job,
         polled.articles,
@@ -479,18 +485,23 @@ def commit(rt: Runtime, fetched: Fetched) -> PollReport:
     """Store one poll's outcome: articles, matches, events and alerts in one transaction.
 
     A database error (a full disk, an I/O error) rolls the whole poll back; it is then saved
-    on the source like a fetch error, so the source backs off and the next poll redoes it.
+    on the source like a fetch error, so the source backs off and the next poll redoes it. So
+    does any other error met while storing this poll: it costs this source, not the cycle.
     """
+    source_id = fetched.job.spec.id
     try:
         return _commit(rt, fetched)
     except sqlite3.DatabaseError as exc:
-        failed = Fetched(fetched.job, error=FetchError(f"database error: {exc}"))
-        log.error("source %s: poll rolled back: %s", fetched.job.spec.id, exc)
-        try:
-            return _commit(rt, failed)
-        except sqlite3.DatabaseError as again:
-            log.critical("source %s: cannot even save the error: %s", fetched.job.spec.id, again)
-            return PollReport(fetched.job.spec.id, error=f"database error: {exc}")
+        problem = f"database error: {exc}"
+        log.error("source %s: poll rolled back: %s", source_id, exc)
+    except Exception as exc:  # a bug met by one source's articles costs its poll only
+        problem = mask(f"unexpected error: {type(exc).__name__}: {exc}")
+        log.exception("source %s: poll rolled back after an unexpected error", source_id)
+    try:
+        return _commit(rt, Fetched(fetched.job, error=FetchError(problem)))
+    except sqlite3.DatabaseError as again:
+        log.critical("source %s: cannot even save the error: %s", source_id, again)
+        return PollReport(source_id, error=problem)
 
 
 def _commit(rt: Runtime, fetched: Fetched) -> PollReport:

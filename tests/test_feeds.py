@@ -292,6 +292,30 @@ def test_failing_source_raises_one_alert_and_one_on_recovery(
     ]
 
 
+def test_a_non_ascii_etag_costs_nothing_and_stops_nothing(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    # Found by a hostile-feed run: a stored ETag with a non-ASCII letter made building the
+    # next request raise, which ended the whole cycle for every source.
+    httpserver.expect_request("/odd.xml").respond_with_data(
+        rss([("o1", "Odd", "text")]), headers={"ETag": '"café"'}
+    )
+    httpserver.expect_request("/good.xml").respond_with_data(rss([("g1", "Good", "text")]))
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("odd", httpserver.url_for("/odd.xml")),
+        feed_source("good", httpserver.url_for("/good.xml")),
+    )
+    for _ in range(2):
+        reports = run_once(rt)
+        assert [(p.source_id, p.error) for p in reports.polls] == [("odd", ""), ("good", "")]
+        clock.advance(timedelta(minutes=15))
+    assert row(rt, "odd")["etag"] is None
+    assert rt.store.scalar("SELECT count(*) FROM articles") == 2
+
+
 def test_a_source_gone_silent_raises_one_alert_and_one_when_it_speaks_again(
     tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
 ) -> None:

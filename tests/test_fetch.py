@@ -283,6 +283,32 @@ def test_304_keeps_the_connection_alive(
     assert len(connections) == 1
 
 
+def test_unusable_validators_are_dropped_not_sent_back(
+    raw_server: Callable[[Handler], RawServer], client: httpx.Client
+) -> None:
+    # A hostile or broken server sends validators httpx cannot send back (non-ASCII) or that
+    # would be unsafe to (control characters). They are dropped: the next poll is a plain GET.
+    def odd(conn: socket.socket, server: RawServer) -> None:
+        while server.read_request(conn):
+            answer = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                b'ETag: "caf\xc3\xa9"\r\nLast-Modified: \x01Wed\r\n'
+                + f"Content-Length: {len(RSS)}\r\n\r\n".encode()
+                + RSS
+            )
+            if not server.send(conn, answer):
+                return
+
+    server = raw_server(odd)
+    first = fetch(client, server.url, limits=FAST)
+    assert (first.status, first.etag, first.last_modified) == (200, None, None)
+    # Values stored before this check existed are not sent either, and break nothing.
+    again = fetch(client, server.url, etag='"caf\u00e9"', last_modified="x\ny", limits=FAST)
+    assert again.status == 200
+    sent = server.requests[-1].lower()
+    assert b"if-none-match" not in sent and b"if-modified-since" not in sent
+
+
 def test_max_age_from_cache_control(httpserver: HTTPServer, client: httpx.Client) -> None:
     httpserver.expect_request("/feed").respond_with_data(
         RSS, headers={"Cache-Control": "public, max-age=600"}

@@ -43,6 +43,9 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
 _UNSAFE_IN_MESSAGE = re.compile(r"[^\x21-\x7e]")
+# Visible ASCII and spaces (RFC 9110 field values, without obs-text), within a sane length.
+_VALIDATOR = re.compile(r"[\x20-\x7e]+")
+MAX_VALIDATOR = 1024
 DEFAULT_USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 
 
@@ -178,6 +181,7 @@ def fetch(
         raise ValueError("deny_networks needs a client built by make_client()")
 
     headers = {"User-Agent": limits.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+    etag, last_modified = usable_validator(etag), usable_validator(last_modified)
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -205,8 +209,8 @@ def fetch(
                 body = b""
             else:
                 body = _read_body(response, limits, deadline, monotonic)
-            new_etag = response.headers.get("etag")
-            new_last_modified = response.headers.get("last-modified")
+            new_etag = usable_validator(response.headers.get("etag"))
+            new_last_modified = usable_validator(response.headers.get("last-modified"))
             if status == 304:
                 # Servers often omit the validators on a 304; the caller's stay valid then.
                 new_etag = new_etag or etag
@@ -227,6 +231,18 @@ def fetch(
         finally:
             response.close()
     raise FetchError(f"too many redirects (more than {limits.max_redirects})")
+
+
+def usable_validator(value: str | None) -> str | None:
+    """Return an ETag or Last-Modified value that is safe to send back, or None.
+
+    A server may send anything: a value with non-ASCII letters made httpx fail while building
+    the next request, and one with control characters could never be sent. Such a value is
+    dropped, so the feed is fetched in full each time instead of failing each time.
+    """
+    if not value or len(value) > MAX_VALIDATOR or not _VALIDATOR.fullmatch(value):
+        return None
+    return value
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
