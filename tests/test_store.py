@@ -49,9 +49,18 @@ def test_article_dedupe_update_and_search(tmp_path: Path) -> None:
         assert article_q.save_article(store, changed, NOW) == (first, article_q.Saved.UPDATED)
         linked = make_article("g2", "other", url="https://example.com/x")
         article_q.save_article(store, linked, NOW)
-        again = Article("s2", "z", "https://example.com/x", "T", "", "o2", NOW, NOW, "h2")
+        # The same link and content from another feed is the same item...
+        again = Article("s2", "z", "https://example.com/x", "T", "", "o2", NOW, NOW, "hash-other")
         assert article_q.save_article(store, again, NOW)[1] is article_q.Saved.DUPLICATE
-    assert article_q.count_articles(store) == 2
+        # ...but another feed cannot claim a link with other content and keep it out.
+        claimed = Article("s2", "c", "https://example.com/y", "T", "", "benign", NOW, NOW, "h-b")
+        assert article_q.save_article(store, claimed, NOW)[1] is article_q.Saved.NEW
+        real = make_article("g3", "the real story", url="https://example.com/y")
+        assert article_q.save_article(store, real, NOW)[1] is article_q.Saved.NEW
+        # Within one feed, a link that comes back under a new guid is still the same item.
+        reissued = make_article("g4", "the real story, reissued", url="https://example.com/y")
+        assert article_q.save_article(store, reissued, NOW)[1] is article_q.Saved.DUPLICATE
+    assert article_q.count_articles(store) == 4
     found = list(store.db["articles"].search("updated", quote=True))
     assert [row["guid"] for row in found] == ["g1"]
     store.close()

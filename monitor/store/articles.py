@@ -54,10 +54,19 @@ def save_article(
             ),
         )
         return int(row["id"]), Saved.UPDATED
+    # The same link from another feed is the same item only with the same content: otherwise
+    # any feed could claim another's links first and keep their articles (and alerts) out.
     same = store.one(
-        "SELECT id FROM articles WHERE (url != '' AND url = ?)"
-        " OR (source_id = ? AND content_hash = ?) LIMIT 1",
-        (article.url, article.source_id, article.content_hash),
+        "SELECT id FROM articles WHERE (url != '' AND url = ?"
+        " AND (source_id = ? OR content_hash = ?)) OR (source_id = ? AND content_hash = ?)"
+        " LIMIT 1",
+        (
+            article.url,
+            article.source_id,
+            article.content_hash,
+            article.source_id,
+            article.content_hash,
+        ),
     )
     if same is not None:
         return int(same["id"]), Saved.DUPLICATE
