@@ -11,12 +11,13 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from monitor import __version__
 from monitor.clock import Clock, SystemClock, parse_duration, parse_iso
 from monitor.errors import ConfigError, MonitorError, Problem, display_path
 from monitor.secrets import MaskFilter, mask
+from monitor.text import displayable
 
 # Everything else is imported by the commands that use it: --help and every command start
 # without the store (sqlite_utils), apprise, jinja2, httpx or the web server unless they need
@@ -109,8 +110,11 @@ def main(
     err: TextIO | None = None,
 ) -> int:
     """Run one command; return its exit code."""
-    stdout = out or sys.stdout
-    stderr = err or sys.stderr
+    # Article titles, snippets and server answers are written as they came from the feed or
+    # the server: nothing in them may drive the terminal.
+    # (Shown is an io.TextIOBase, which typing's nominal TextIO does not cover.)
+    stdout = cast(TextIO, Shown(out or sys.stdout))
+    stderr = cast(TextIO, Shown(err or sys.stderr))
     args = build_parser().parse_args(argv)
     _setup_logging(args.log_level, stderr, args.log_format)
     commands = {
@@ -136,6 +140,31 @@ def main(
         return 130
 
 
+class Shown(io.TextIOBase):
+    """A text stream that writes through to another one, minus terminal controls."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(displayable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
+class TextFormatter(logging.Formatter):
+    """The plain log line, minus terminal controls (newlines of tracebacks stay)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return displayable(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the exception if any."""
 
@@ -144,10 +173,10 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": displayable(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = displayable(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -156,7 +185,7 @@ def _setup_logging(level: str, stream: TextIO, log_format: str = "text") -> None
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(MaskFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

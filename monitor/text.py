@@ -116,12 +116,28 @@ _BLANK_LINE = re.compile(r"\n\s*\n\s*")
 
 # Same-length replacements so offsets in the matched text equal offsets in the stored text.
 _QUOTE_PAIRS = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("\u00a0", " "))
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 controls and DEL. The C1 range holds the 8-bit forms of terminal escapes (CSI
+# U+009B, OSC U+009D), which a feed can carry as ordinary UTF-8 characters.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidi embeddings, overrides and isolates: they reorder what a terminal or a mail client shows.
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_NOT_SHOWN = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_BIDI}]")
 
 
 def clean(text: str) -> str:
     """Return NFC text without NUL and control characters (newlines and tabs stay)."""
     return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+
+
+def displayable(text: str) -> str:
+    """Return ``text`` safe to show on a terminal: only newlines and tabs of the controls.
+
+    Feed text and server answers reach terminals and logs; a carriage return, an escape
+    sequence or a bidi override in them could rewrite or disguise what a reader sees.
+    """
+    if text.isprintable() or not _NOT_SHOWN.search(text):
+        return text
+    return _NOT_SHOWN.sub("", text)
 
 
 def fold_quotes(text: str) -> str:

@@ -83,6 +83,27 @@ def test_a_new_seed_file_joins_the_open_event(tmp_path: Path, clock: FakeClock) 
     assert "3 article(s) from 1 source(s) (seeds)" in listing
 
 
+def test_feed_text_cannot_drive_the_terminal(tmp_path: Path, clock: FakeClock) -> None:
+    # An escape (ESC, or the 8-bit CSI and OSC a feed can carry as UTF-8), a carriage return
+    # that would overwrite the line, and a bidi override that would reorder it.
+    tricks = "\x1b[2J\x9b31m\x9d0;owned\x07\r\u202egpj.exe"
+    config = project_copy(tmp_path)
+    (tmp_path / "seeds" / "000_5bd9deda806cbd75.txt").unlink()
+    (tmp_path / "seeds" / "003_7607a87248a232cc.txt").unlink()
+    (tmp_path / "seeds" / "100_tricks.txt").write_text(
+        f"Launch {tricks} report\n\n"
+        f"The North fired a ballistic missile {tricks} into the sea on Tuesday.\n",
+        encoding="utf-8",
+    )
+    code, alerts, err = run(config, clock, "run", "--once")
+    assert code == 0, err
+    code, listing, _ = run(config, clock, "events")
+    code, replay, _ = run(config, clock, "rules", "test", "--since", "1d")
+    for shown in (alerts, listing, replay, err):
+        assert not set(shown) & set("\x1b\x9b\x9d\x07\r\u202e"), repr(shown)
+    assert "Launch [2J31m0;owned" in listing
+
+
 def test_an_event_that_went_quiet_is_closed_and_a_new_one_alerts(
     tmp_path: Path, clock: FakeClock
 ) -> None:
