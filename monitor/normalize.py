@@ -44,6 +44,9 @@ SUMMARY_CHARS = 500
 # Caps what one entry may store and match (RELIABILITY §2.2), whatever the feed sends.
 TEXT_CHARS = 64 * 1024
 TITLE_CHARS = 1000
+# Items kept from one fetch: far more than any news feed carries, few enough that a feed of
+# 100,000 tiny items (10 MB) cannot fill the daemon's memory or one transaction.
+MAX_ITEMS = 1000
 GUID_CHARS = 1024
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
@@ -178,6 +181,9 @@ def normalize(result: FetchResult) -> NormalizedFeed:
         if article.title or article.url or article.text:
             articles.append(article)
             undated += not dated
+    if len(articles) > MAX_ITEMS:
+        notes.append(f"{len(articles):,} items; kept the newest {MAX_ITEMS:,}")
+        articles = _newest(articles, MAX_ITEMS)
     if malformed:
         if not articles:
             raise FetchError(f"malformed feed ({malformed}): no entries recovered")
@@ -196,6 +202,16 @@ def normalize(result: FetchResult) -> NormalizedFeed:
         title=feed_title,
         language=feed_language,
     )
+
+
+def _newest(articles: list[Article], keep: int) -> list[Article]:
+    """Return the ``keep`` newest articles (by date, then by place in the feed), in feed order.
+
+    By date, not by place: some feeds list their oldest item first.
+    """
+    ranked = sorted(range(len(articles)), key=lambda i: (articles[i].published_at, -i))
+    kept = sorted(ranked[-keep:])
+    return [articles[i] for i in kept]
 
 
 def strip_prolog(data: bytes) -> bytes:

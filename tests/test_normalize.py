@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -546,3 +546,22 @@ def test_feedparser_parses_again_only_where_links_are_in_doubt(
     feed = normalize(fetch(body, {"Content-Location": "http://elsewhere.example/"}))
     assert calls == passes
     assert feed.articles[0].guid == guid or not guid
+
+
+def test_a_feed_of_too_many_items_keeps_the_newest_in_feed_order() -> None:
+    # 10 MB of tiny items is 100,000 articles: the fetch keeps MAX_ITEMS, by date, because
+    # some feeds list their oldest item first.
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    total = normalize_module.MAX_ITEMS + 250
+    items = "".join(
+        f"<item><guid>g{i}</guid><title>Item {i}</title>"
+        f"<pubDate>{(base + timedelta(minutes=i)).strftime('%a, %d %b %Y %H:%M:%S +0000')}"
+        "</pubDate></item>"
+        for i in range(total)
+    )
+    body = f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
+    feed = normalize(fetch(body))
+    assert len(feed.articles) == normalize_module.MAX_ITEMS
+    assert [a.title for a in feed.articles[:2]] == ["Item 250", "Item 251"]
+    assert feed.articles[-1].title == f"Item {total - 1}"
+    assert f"{total:,} items; kept the newest {normalize_module.MAX_ITEMS:,}" in feed.warning
