@@ -181,9 +181,6 @@ def normalize(result: FetchResult) -> NormalizedFeed:
         if article.title or article.url or article.text:
             articles.append(article)
             undated += not dated
-    if len(articles) > MAX_ITEMS:
-        notes.append(f"{len(articles):,} items; kept the newest {MAX_ITEMS:,}")
-        articles = _newest(articles, MAX_ITEMS)
     if malformed:
         if not articles:
             raise FetchError(f"malformed feed ({malformed}): no entries recovered")
@@ -195,6 +192,9 @@ def normalize(result: FetchResult) -> NormalizedFeed:
             f"no usable date in {undated} of {_count(len(articles))} (missing, unparseable,"
             " before 1990 or in the future); used the fetch time"
         )
+    if len(articles) > MAX_ITEMS:
+        notes.append(f"{len(articles):,} items; kept the newest {MAX_ITEMS:,}")
+        articles = _newest(articles, MAX_ITEMS)
     return NormalizedFeed(
         articles=articles,
         warning="; ".join(notes),
