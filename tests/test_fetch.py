@@ -536,6 +536,43 @@ def test_drip_is_cut_at_total_deadline(
     assert time.monotonic() - started < 1.5
 
 
+def _trickle(first: bytes, each: bytes) -> Handler:
+    """Send ``first``, then ``each`` every 0.2 s, until the client hangs up."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        server.read_request(conn)
+        if not server.send(conn, first):
+            return
+        while not server.stopping.wait(0.2):
+            if not server.send(conn, each):
+                return
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("first", "each"),
+    [
+        # One byte of a header line at a time: the response never gets past its headers.
+        (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),
+        # One informational answer after another: httpcore reads them all before the real one.
+        (b"", b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"),
+    ],
+    ids=["header-drip", "early-hints-forever"],
+)
+def test_a_response_that_never_finishes_its_headers_hits_the_total_deadline(
+    raw_server: Callable[[Handler], RawServer], client: httpx.Client, first: bytes, each: bytes
+) -> None:
+    # Each read succeeds well within the read timeout, so only the total deadline can end it
+    # (found by a hostile-feed run: 120 s against a 30 s deadline).
+    server = raw_server(_trickle(first, each))
+    limits = FetchLimits(read_timeout=0.5, total_timeout=1.0, max_bytes=MB)
+    started = time.monotonic()
+    error = fetch_error(client, server.url, limits=limits)
+    assert str(error) == "fetch exceeded total deadline of 1s"
+    assert time.monotonic() - started < 1.5
+
+
 # --- size caps ---------------------------------------------------------------------------------
 
 FIFTY_MB = 50 * 1000 * 1000

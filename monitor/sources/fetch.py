@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpcore
 import httpx
@@ -165,6 +166,32 @@ def fetch(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FetchResponse:
     """Fetch ``url`` within ``limits`` and return its decoded body, or raise FetchError."""
+    # Every socket read and write of this fetch ends by the total deadline (_DeadlineStream).
+    token = _DEADLINE.set(time.monotonic() + limits.total_timeout)
+    try:
+        return _fetch(
+            client,
+            url,
+            etag=etag,
+            last_modified=last_modified,
+            limits=limits,
+            allow_file=allow_file,
+            monotonic=monotonic,
+        )
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _fetch(
+    client: httpx.Client,
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    limits: FetchLimits,
+    allow_file: bool,
+    monotonic: Callable[[], float],
+) -> FetchResponse:
     started = monotonic()
     deadline = started + limits.total_timeout
     scheme = _scheme(url)
@@ -513,6 +540,55 @@ class DeniedAddressError(FetchError):
     """The host resolved to an address in ``FetchLimits.deny_networks``."""
 
 
+# The time.monotonic() by which the current fetch must end, set by fetch() for its duration.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "news_monitor_fetch_deadline", default=None
+)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the current fetch's total deadline.
+
+    Per-operation timeouts alone let a server that answers a little at a time (a byte of the
+    headers every few seconds, or one 103 Early Hints after another, which httpcore reads
+    before the response) hold a fetch for as long as it likes.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    @staticmethod
+    def _left(timeout: float | None, error: type[Exception]) -> float | None:
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error("the fetch's total deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 @functools.lru_cache(maxsize=16)
 def _networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
@@ -546,6 +622,16 @@ class _GuardedBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._connect(host, port, timeout, local_address, socket_options))
+
+    def _connect(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
     ) -> httpcore.NetworkStream:
         denied = _DENY.get()
         if not denied:
@@ -653,6 +739,13 @@ def _transport_error(exc: httpx.HTTPError, limits: FetchLimits, remaining: float
     """Turn an httpx exception into a short user-facing FetchError."""
     # ``remaining`` is the time that was left when the request was sent: every socket timeout
     # was clipped to it, so a timeout shorter than configured is the total deadline firing.
+    deadline = _DEADLINE.get()
+    if (
+        isinstance(exc, httpx.TimeoutException)
+        and deadline is not None
+        and time.monotonic() >= deadline - 0.05
+    ):
+        return _deadline_error(limits)
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         if remaining < limits.connect_timeout:
             return _deadline_error(limits)
