@@ -69,10 +69,13 @@ class Daemon:
         if self.stop_event.is_set():
             return
         source_q.rebase_after_clock_jump(self.rt.store, self.clock.now())
-        due = source_q.due_source_ids(self.rt.store, self.clock.now())
+        specs = {spec.id: spec for spec in self.rt.config.spec.sources if spec.enabled}
         per_host = self.rt.config.spec.fetch.per_host
-        for spec in self.rt.config.spec.sources:
-            if not spec.enabled or spec.id not in due:
+        # Longest waiting first: a busy host's free connection goes to the source that has
+        # waited longest, not always to the one listed first in the config.
+        for source_id in source_q.due_source_ids(self.rt.store, self.clock.now()):
+            spec = specs.get(source_id)
+            if spec is None:
                 continue
             host = host_of(spec)
             with self._lock:

@@ -251,3 +251,20 @@ def test_a_sources_newest_articles_are_read_from_an_index(tmp_path: Path) -> Non
     details = " ".join(str(row[-1]) for row in plan)
     assert "articles_source_newest" in details and "TEMP B-TREE" not in details
     store.close()
+
+
+def test_due_sources_come_longest_waiting_first(tmp_path: Path) -> None:
+    # The daemon hands a busy host's free connections out in this order: by config order,
+    # the sources listed last on a busy host were starved (found by a hostile-feed run).
+    store = open_store(tmp_path / "m.db")
+    ids = ["a-first", "b-recent", "c-oldest", "d-never", "e-later"]
+    source_q.sync_sources(store, [(i, "feed", f"http://127.0.0.1/{i}") for i in ids])
+    waits = {"a-first": 5, "b-recent": 1, "c-oldest": 30, "e-later": -10}
+    with store.transaction():
+        for source_id, minutes in waits.items():
+            store.execute(
+                "UPDATE sources SET next_poll_at = ? WHERE id = ?",
+                ((NOW - timedelta(minutes=minutes)).isoformat(), source_id),
+            )
+    assert source_q.due_source_ids(store, NOW) == ["d-never", "c-oldest", "a-first", "b-recent"]
+    store.close()

@@ -114,18 +114,21 @@ def recent_new_times(store: Store, source_id: str, limit: int = 20) -> list[str]
     return [str(r["fetched_at"]) for r in rows]
 
 
-def due_source_ids(store: Store, now: datetime, longest: timedelta | None = None) -> set[str]:
+def due_source_ids(store: Store, now: datetime, longest: timedelta | None = None) -> list[str]:
     """Return the ids of active sources whose next poll time has come (or was never set).
 
-    A next poll further away than ``longest`` (the longest wait any schedule sets) means the
-    clock went back; such a source is due now.
+    Longest waiting first (never polled, then by next poll time), so that when a host's
+    connections are all busy, the source that has waited longest gets the next free one,
+    whatever its place in the config. A next poll further away than ``longest`` (the
+    longest wait any schedule sets) means the clock went back; such a source is due now.
     """
     rows = store.query(
         "SELECT id FROM sources WHERE state != 'gone'"
-        " AND (next_poll_at IS NULL OR next_poll_at <= ? OR next_poll_at > ?)",
-        (iso(now), iso(now + (longest or timedelta(days=1, hours=1)))),
+        " AND (next_poll_at IS NULL OR next_poll_at <= ? OR next_poll_at > ?)"
+        " ORDER BY next_poll_at IS NOT NULL, next_poll_at > ?, next_poll_at, id",
+        (iso(now), iso(now + (longest or timedelta(days=1, hours=1))), iso(now)),
     )
-    return {str(r["id"]) for r in rows}
+    return [str(r["id"]) for r in rows]
 
 
 def rebase_after_clock_jump(store: Store, now: datetime) -> int:
