@@ -879,6 +879,14 @@ def test_c12_redirect_to_an_internal_address_is_refused_at_dial_time(
         with pytest.raises(FetchError, match=r"refusing non-public address 127\.0\.0\.2"):
             fetch(client, f"http://[::ffff:127.0.0.2]:{trap.port}/", limits=DENY)
         assert trap.connections == 0
+    # 0.0.0.0 and "0" dial this machine itself: never with a deny-list in force (found by a
+    # hostile-feed run; 127.0.0.0/8 alone did not cover them).
+    local = listener("127.0.0.1", hold=False)
+    with make_client(DENY) as client:
+        for host in ("0.0.0.0", "0"):
+            with pytest.raises(FetchError, match=r"refusing non-public address 0\.0\.0\.0"):
+                fetch(client, f"http://{host}:{local.port}/", limits=DENY)
+        assert local.connections == 0
     # The control: without the deny-list the same redirect does reach the trap.
     open_limits = FetchLimits(connect_timeout=1.0, read_timeout=1.0, total_timeout=3.0)
     with make_client(open_limits) as client, pytest.raises(FetchError):

@@ -536,6 +536,9 @@ _DENY: contextvars.ContextVar[tuple[Network, ...]] = contextvars.ContextVar(
 )
 
 
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+
+
 class DeniedAddressError(FetchError):
     """The host resolved to an address in ``FetchLimits.deny_networks``."""
 
@@ -643,6 +646,10 @@ class _GuardedBackend(httpcore.NetworkBackend):
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
+            # 0.0.0.0 (and "0", and ::) reach this machine itself, like 127.0.0.1, whatever
+            # the list says: with a deny-list in force they are never dialled.
+            if ip.is_unspecified or ip in _THIS_NETWORK:
+                raise DeniedAddressError(f"refusing non-public address {ip}")
             # ::ffff:127.0.0.2 reaches 127.0.0.2: check the IPv4 address it maps to as well.
             mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
             for candidate in (ip, mapped) if mapped else (ip,):
