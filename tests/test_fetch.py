@@ -382,6 +382,26 @@ def test_redirect_to_other_scheme_is_refused(
     assert str(error) == f"redirect to unsupported scheme '{scheme}'"
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        "javascript:alert(document.cookie)",
+        "data:application/rss+xml;base64,PHJzcz48L3Jzcz4=",
+        "http:\\\\127.0.0.1:1\\feed",
+    ],
+    ids=["javascript", "data", "backslashes"],
+)
+def test_a_location_httpx_cannot_read_is_a_fetch_error(
+    raw_server: Callable[[Handler], RawServer], client: httpx.Client, location: str
+) -> None:
+    # httpx reads Location even when not following it; these made it raise InvalidURL, which
+    # escaped fetch() (found by a hostile-feed run).
+    head = f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+    server = raw_server(_reply(head.encode()))
+    error = fetch_error(client, server.url, limits=FAST)
+    assert str(error) == "redirect to an invalid location"
+
+
 def test_total_deadline_covers_redirects(httpserver: HTTPServer, client: httpx.Client) -> None:
     for i in range(4):
         httpserver.expect_request(f"/r{i}").respond_with_data("", 302, {"Location": f"/r{i + 1}"})

@@ -344,6 +344,10 @@ def _send(
         return client.send(request, stream=True, follow_redirects=False)
     except httpx.HTTPError as exc:
         raise _transport_error(exc, limits, remaining) from exc
+    except httpx.InvalidURL as exc:
+        # httpx reads a redirect's Location even when it does not follow it (javascript:,
+        # data:, a backslash path), and a bad one raises here rather than in our checks.
+        raise FetchError("redirect to an invalid location") from exc
     finally:
         _DENY.reset(token)
 
