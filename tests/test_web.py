@@ -25,6 +25,7 @@ from monitor.store import open_store
 from monitor.store.dashboard import connect_readonly, fts_query
 from monitor.web import CycleProbe, Metrics, StaticProbe, WebServer, check_listen, database_writable
 from monitor.web.highlight import fragments, match_excerpts, split_marked
+from monitor.web.pages import esc
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SCRIPT = "<script>alert(1)</script>"
@@ -709,3 +710,7 @@ def test_excerpts_cut_around_hits_and_fall_back_when_offsets_are_stale() -> None
         ("bc", True),
         ("d", False),
     ]
+
+
+def test_feed_text_shown_on_a_page_loses_controls_and_bidi_overrides() -> None:
+    assert esc("Invoice \u202egpj.exe\u202c <b>\x9b31m") == "Invoice gpj.exe &lt;b&gt;31m"

@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from monitor.clock import parse_iso
 from monitor.store.dashboard import MARK_CLOSE, MARK_OPEN
+from monitor.text import displayable
 from monitor.web.highlight import Segment, match_excerpts, split_marked
 
 CSS = """
@@ -90,8 +91,12 @@ class Paging:
 
 
 def esc(value: object) -> str:
-    """Escape any value for HTML text or a quoted attribute; None becomes empty."""
-    return "" if value is None else escape(str(value), quote=True)
+    """Escape any value for HTML text or a quoted attribute; None becomes empty.
+
+    Controls and bidi overrides from feed text go too: a title ending in U+202E "gpj.exe"
+    would otherwise show reversed.
+    """
+    return "" if value is None else escape(displayable(str(value)), quote=True)
 
 
 def safe_href(url: object) -> str | None:
