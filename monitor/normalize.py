@@ -48,6 +48,7 @@ TITLE_CHARS = 1000
 # 100,000 tiny items (10 MB) cannot fill the daemon's memory or one transaction.
 MAX_ITEMS = 1000
 GUID_CHARS = 1024
+URL_CHARS = 8 * 1024
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
 
@@ -274,7 +275,8 @@ def canonical_url(link: str, base: str) -> str:
     if query:
         query = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
     url: str = urlunsplit((scheme, netloc, path or "/", query or "", ""))
-    return url
+    # Longer than any browser or server takes: not a link a reader could follow, only bulk.
+    return url if len(url) <= URL_CHARS else ""
 
 
 def html_to_text(html: str) -> str:

@@ -565,3 +565,10 @@ def test_a_feed_of_too_many_items_keeps_the_newest_in_feed_order() -> None:
     assert [a.title for a in feed.articles[:2]] == ["Item 250", "Item 251"]
     assert feed.articles[-1].title == f"Item {total - 1}"
     assert f"{total:,} items; kept the newest {normalize_module.MAX_ITEMS:,}" in feed.warning
+
+
+def test_a_link_longer_than_any_browser_takes_is_not_kept() -> None:
+    long = "http://127.0.0.1/" + "a" * (normalize_module.URL_CHARS + 1)
+    assert canonical_url(long, FEED_URL) == ""
+    fits = "http://127.0.0.1/" + "a" * 100
+    assert canonical_url(fits, FEED_URL) == fits
