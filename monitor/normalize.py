@@ -527,7 +527,11 @@ def _article(
     published, date_string = _published(entry, fetched_at)
     guid = _identifier(ident) or url
     if not guid:
-        guid = "sha:" + content_hash(title, date_string)
+        # Without a title, only the text tells description-only items apart (RSS 2.0 allows
+        # items that are just a description); with one, a changed text stays an update.
+        guid = "sha:" + (
+            content_hash(title, date_string) if title else content_hash("", date_string, text)
+        )
     elif len(guid) > GUID_CHARS:
         guid = "sha:" + content_hash(guid)
     return (

@@ -572,3 +572,11 @@ def test_a_link_longer_than_any_browser_takes_is_not_kept() -> None:
     assert canonical_url(long, FEED_URL) == ""
     fits = "http://127.0.0.1/" + "a" * 100
     assert canonical_url(fits, FEED_URL) == fits
+
+
+def test_description_only_items_without_guid_or_link_stay_apart() -> None:
+    # Valid RSS 2.0 (an item needs only a title or a description); they were all one article.
+    items = "".join(f"<item><description>Note number {i}</description></item>" for i in range(5))
+    body = f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
+    feed = normalize(fetch(body))
+    assert len({a.guid for a in feed.articles}) == 5
