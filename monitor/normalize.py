@@ -715,6 +715,13 @@ def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
         declared = xml_charset
         chosen = declared or "utf-8"
     note = ""
+    if _codec(chosen) == "utf-8" and _mostly_utf8(body):
+        # A UTF-8 feed with a stray byte (most often a Windows-1252 quote pasted in):
+        # feedparser would read the whole body as some legacy charset and garble every
+        # accented letter. Read it as UTF-8, and only the bad bytes as Windows-1252.
+        body = body.decode("utf-8", _CP1252_BYTES).encode("utf-8")
+        probe = {"content-type": "application/xml; charset=utf-8"}
+        note = "charset (invalid UTF-8 bytes read as Windows-1252)"
     if _codec(chosen) in _LATIN_CODECS and _is_utf8_not_ascii(body):
         # Valid UTF-8 with non-ASCII bytes is practically never meant as latin-1 (Miniflux
         # makes the same call); reading it as declared would store mojibake.
@@ -736,6 +743,32 @@ def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
     if exc is not None and not isinstance(exc, NonXMLContentType):
         note = f"charset ({_describe(exc)})"
     return data, note
+
+
+_UTF8_LETTER = re.compile("[^\\x00-\\x7f\\ufffd]")
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """Whether ``body`` is UTF-8 text with some invalid bytes (not UTF-16, not all legacy)."""
+    if body.isascii() or b"\x00" in body[:1024]:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        # Some real UTF-8 letters, besides the bytes that are not UTF-8.
+        return _UTF8_LETTER.search(body.decode("utf-8", "replace")) is not None
+    return False
+
+
+def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: decode the bytes UTF-8 refused as Windows-1252."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("cp1252", "replace"), error.end
+
+
+_CP1252_BYTES = "news-monitor-cp1252-bytes"
+codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
 
 
 def _codec(name: str) -> str:

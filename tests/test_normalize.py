@@ -580,3 +580,17 @@ def test_description_only_items_without_guid_or_link_stay_apart() -> None:
     body = f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
     feed = normalize(fetch(body))
     assert len({a.guid for a in feed.articles}) == 5
+
+
+def test_a_stray_windows_1252_byte_does_not_garble_a_utf8_feed() -> None:
+    # One pasted-in cp1252 quote made the whole body read as ISO-8859-2 (found by a
+    # hostile-feed run): every accented letter became mojibake.
+    title = "Café crème Ünïcödé ".encode() + b"\x93quoted\x94"
+    body = (
+        b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>t</title>"
+        b"<item><title>" + title + b"</title><description>x</description></item>"
+        b"</channel></rss>"
+    )
+    feed = normalize(fetch(body, {"Content-Type": "application/rss+xml; charset=utf-8"}))
+    assert feed.articles[0].title == "Café crème Ünïcödé \u201cquoted\u201d"
+    assert "invalid UTF-8 bytes read as Windows-1252" in feed.warning
