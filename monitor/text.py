@@ -118,7 +118,9 @@ _BLANK_LINE = re.compile(r"\n\s*\n\s*")
 _QUOTE_PAIRS = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("\u00a0", " "))
 # C0 and C1 controls and DEL. The C1 range holds the 8-bit forms of terminal escapes (CSI
 # U+009B, OSC U+009D), which a feed can carry as ordinary UTF-8 characters.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Also the invisible format characters a CMS leaves inside words (soft hyphen, zero-width
+# space, word joiner, a stray BOM): kept, they would hide "mis\u00adsile" from every rule.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\u2060\ufeff]")
 # Bidi embeddings, overrides and isolates: they reorder what a terminal or a mail client shows.
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _NOT_SHOWN = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_BIDI}]")

@@ -594,3 +594,16 @@ def test_a_stray_windows_1252_byte_does_not_garble_a_utf8_feed() -> None:
     feed = normalize(fetch(body, {"Content-Type": "application/rss+xml; charset=utf-8"}))
     assert feed.articles[0].title == "Café crème Ünïcödé \u201cquoted\u201d"
     assert "invalid UTF-8 bytes read as Windows-1252" in feed.warning
+
+
+def test_invisible_format_characters_inside_words_are_not_stored() -> None:
+    # A soft hyphen or zero-width space inside a word hid it from every rule (found by a
+    # hostile-feed run); joiners that scripts need (U+200C, U+200D) stay.
+    title = "North Korea fired a bal\u00adlistic mis\u200bsile \ufeffto\u2060day \u200c"
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><title>"
+        + title
+        + "</title></item></channel></rss>"
+    ).encode()
+    feed = normalize(fetch(body))
+    assert feed.articles[0].title == "North Korea fired a ballistic missile today \u200c"
