@@ -575,7 +575,9 @@ def run_news_monitor(
             file=sys.stderr,
             flush=True,
         )
-    runs["command"] = " ".join(["news-monitor", *command[-4:]])
+    # The config sits in a temporary folder: record its file name, not this machine's path.
+    shown = [Path(a).name if os.sep in a else a for a in command[-4:]]
+    runs["command"] = " ".join(["news-monitor", *shown])
     runs["rules"] = {"generated": rules, "shipped": "rules/ (copied)"}
     runs["per_host"] = per_host
     return runs
