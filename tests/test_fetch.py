@@ -245,6 +245,16 @@ def test_304_with_if_none_match(httpserver: HTTPServer, client: httpx.Client) ->
     assert httpserver.log[0][0].headers["If-None-Match"] == '"v1"'
 
 
+def test_304_to_an_unconditional_request_is_an_error(
+    httpserver: HTTPServer, client: httpx.Client
+) -> None:
+    # Found by a hostile-feed run: a server that always answers 304 counted as a healthy
+    # source for ever, though it never served an item.
+    httpserver.expect_request("/feed").respond_with_data("", status=304)
+    error = fetch_error(client, httpserver.url_for("/feed"), limits=FAST)
+    assert str(error) == "HTTP 304 Not Modified to a request without validators"
+
+
 def test_304_with_if_modified_since_keeps_validators(
     httpserver: HTTPServer, client: httpx.Client
 ) -> None:

@@ -228,6 +228,10 @@ def _fetch(
                 continue
             if status not in (200, 304):
                 raise _status_error(status, response.headers)
+            if status == 304 and not (etag or last_modified):
+                # Nothing was asked conditionally, so nothing can be "not modified": taken as
+                # success, such a server would never yield a single item.
+                raise FetchError("HTTP 304 Not Modified to a request without validators")
             if status == 304:
                 # A 304 has no body by definition: nothing is decoded or parsed. Reading the
                 # (empty) end of the message lets the pool keep the connection alive; closing
