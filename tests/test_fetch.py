@@ -245,6 +245,16 @@ def test_304_with_if_none_match(httpserver: HTTPServer, client: httpx.Client) ->
     assert httpserver.log[0][0].headers["If-None-Match"] == '"v1"'
 
 
+def test_an_absurd_retry_after_is_not_printed_as_is(
+    httpserver: HTTPServer, client: httpx.Client
+) -> None:
+    httpserver.expect_request("/feed").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "251607000000"}
+    )
+    error = fetch_error(client, httpserver.url_for("/feed"), limits=FAST)
+    assert str(error) == "HTTP 503 Service Unavailable (retry after more than a day)"
+
+
 def test_304_to_an_unconditional_request_is_an_error(
     httpserver: HTTPServer, client: httpx.Client
 ) -> None:

@@ -736,7 +736,9 @@ def _status_error(status: int, headers: httpx.Headers) -> HTTPStatusFetchError:
         now = (_parse_http_date(date) if date else None) or datetime.now(UTC)
         retry_after = parse_retry_after(headers.get("retry-after"), now)
         if retry_after is not None:
-            message += f" (retry after {_seconds(retry_after)})"
+            # A server may ask for years; the schedule waits a day at most, so say no more.
+            shown = _seconds(retry_after) if retry_after <= 86400 else "more than a day"
+            message += f" (retry after {shown})"
     return HTTPStatusFetchError(message, status=status, retry_after=retry_after)
 
 
