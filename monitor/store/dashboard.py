@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from monitor.store.db import probe_write
+
 # An alert that is still owed to its channel: not yet sent, not given up, not folded into a digest.
 OUTBOX_STATES = ("held", "pending", "sending", "retry")
 
@@ -372,19 +374,14 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 
 def database_writable(uri: str, timeout: float = 1.0) -> tuple[bool, str]:
     """Take the write lock, write nothing, roll back; return (writable, problem)."""
-    # BEGIN IMMEDIATE alone succeeds on a read-only connection, so a delete of no rows follows:
-    # SQLite refuses it on a read-only file or connection. A lock held by another writer for
-    # longer than ``timeout`` means the file accepts writes, so SQLITE_BUSY counts as writable.
+    # A lock held by another writer for longer than ``timeout`` means the file accepts
+    # writes, so SQLITE_BUSY counts as writable.
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
     except sqlite3.Error as exc:
         return False, f"cannot open the database read-write: {exc}"
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM daemon_state WHERE 0")
-        finally:
-            conn.execute("ROLLBACK")
+        probe_write(conn)
     except sqlite3.OperationalError as exc:
         if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
             return True, ""

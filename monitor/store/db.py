@@ -119,11 +119,7 @@ def open_store(path: Path, *, migrate: bool = True, readonly: bool = False) -> S
                     migrations.ensure_migrations_table(db)
                 migrations.apply(db)
             # A read-only file only fails at the first write; find out now, with a message.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("DELETE FROM daemon_state WHERE 0")
-            finally:
-                conn.execute("ROLLBACK")
+            probe_write(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         text = str(exc)
@@ -193,3 +189,16 @@ class DaemonLock:
                 self._file.truncate()
             self._file.close()
             self._file = None
+
+
+def probe_write(conn: sqlite3.Connection) -> None:
+    """Take the write lock, write nothing, roll back; raise the error a real write would.
+
+    BEGIN IMMEDIATE alone succeeds on a read-only connection, so a delete of no rows follows:
+    SQLite refuses it on a read-only file or connection.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM daemon_state WHERE 0")
+    finally:
+        conn.execute("ROLLBACK")
