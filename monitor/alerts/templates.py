@@ -67,6 +67,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from monitor.alerts.render import safe_link
 from monitor.errors import DeliveryError, Problem, display_path
 from monitor.model import Article, Match
+from monitor.text import BIDI_CONTROLS
 
 TRANSITIONS = ("open", "update", "close", "digest")
 MAX_TITLE = 200
@@ -235,18 +236,18 @@ class AlertContext:
 # --- plain-text helpers and filters --------------------------------------------------------
 
 
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _URL_UNSAFE = frozenset('"<>\\^`{|}')
 
 
 def clean(text: str) -> str:
     """Remove control characters (other than whitespace) and bidi overrides from ``text``."""
-    if text.isprintable() and not _BIDI.intersection(text):
+    if text.isprintable() and not BIDI_CONTROLS.intersection(text):
         return text
     return "".join(
         ch
         for ch in text
-        if ch.isspace() or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _BIDI)
+        if ch.isspace()
+        or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in BIDI_CONTROLS)
     )
 
 
