@@ -129,8 +129,21 @@ _NOT_SHOWN = re.compile(
 
 
 def clean(text: str) -> str:
-    """Return NFC text without NUL and control characters (newlines and tabs stay)."""
-    return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+    """Return NFC text without NUL and control characters (newlines and tabs stay).
+
+    Latin ligatures ("ﬁ", "ﬂ", left by PDF and print systems) are spelled out, so that
+    "conﬁrmed" is found by a rule or a search for "confirmed".
+    """
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", text))
+    if _LIGATURES.search(text) is not None:
+        text = text.translate(_LIGATURE_LETTERS)
+    return text
+
+
+_LIGATURE_LETTERS = {
+    code: unicodedata.normalize("NFKC", chr(code)) for code in range(0xFB00, 0xFB07)
+}
+_LIGATURES = re.compile("[\ufb00-\ufb06]")
 
 
 def displayable(text: str) -> str:
@@ -144,14 +157,78 @@ def displayable(text: str) -> str:
     return _NOT_SHOWN.sub("", text)
 
 
-def fold_quotes(text: str) -> str:
-    """Replace typographic quotes with ASCII ones, keeping every offset."""
+def fold(text: str) -> str:
+    """Return the form of ``text`` that rules are matched in; every offset stays the same.
+
+    Typographic quotes become ASCII ones; compatibility forms of letters and digits become the
+    plain character they stand for (``ｍｉｓｓｉｌｅ``, ``𝐦𝐢𝐬𝐬𝐢𝐥𝐞``); and inside a word that
+    mixes Latin letters with Cyrillic or Greek lookalikes (``mіssile`` with a Cyrillic і), the
+    lookalikes become Latin. A word written wholly in Cyrillic or Greek is left alone.
+    """
     if text.isascii():
         return text
     for fancy, plain in _QUOTE_PAIRS:
         if fancy in text:
             text = text.replace(fancy, plain)
+    if _COMPAT_CHARS.search(text) is not None:
+        text = text.translate(_COMPAT)
+    if _MIXED_PAIR.search(text) is not None:
+        text = _LETTERS.sub(_unmix, text)
     return text
+
+
+# Unicode blocks of compatibility letters and digits: half- and full-width forms, mathematical
+# alphanumerics, enclosed (circled, parenthesised, squared) alphanumerics, letterlike symbols,
+# super- and subscripts, modifier letters, number forms. Only characters whose NFKC form is a
+# single character are folded, so that offsets keep (a ligature such as "ﬁ" is two letters and
+# is expanded when text is stored, see ``clean``).
+_COMPAT_BLOCKS = (
+    (0xFF01, 0xFFEE),
+    (0x1D400, 0x1D7FF),
+    (0x2460, 0x24FF),
+    (0x1F100, 0x1F1FF),
+    (0x2100, 0x214F),
+    (0x2070, 0x209F),
+    (0x1D2C, 0x1D6A),
+    (0x2150, 0x218F),
+)
+
+
+def _compat_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for first, last in _COMPAT_BLOCKS:
+        for code in range(first, last + 1):
+            plain = unicodedata.normalize("NFKC", chr(code))
+            if len(plain) == 1 and plain != chr(code):
+                table[code] = plain
+    return table
+
+
+_COMPAT = _compat_table()
+_COMPAT_CHARS = re.compile(
+    "[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in _COMPAT_BLOCKS) + "]"
+)
+# Cyrillic and Greek letters drawn like Latin ones (a subset of Unicode's confusables.txt,
+# https://www.unicode.org/Public/security/latest/confusables.txt, for the letters of English).
+_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕԁԛԝһӏɡАВЕКМНОРСТХІЈЅԜΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν",
+    "aeopcyxijsdqwhlgABEKMHOPCTXIJSWABEZHIKMNOPTYXoiv",
+)
+_LOOKALIKE_CHARS = re.compile("[" + "".join(chr(c) for c in _LOOKALIKES) + "]")
+# A lookalike next to a Latin letter: a word that mixes the two has one such pair somewhere.
+_MIXED_PAIR = re.compile(f"[A-Za-z]{_LOOKALIKE_CHARS.pattern}|{_LOOKALIKE_CHARS.pattern}[A-Za-z]")
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+
+
+def _unmix(word: re.Match[str]) -> str:
+    """Fold the lookalikes of one word that mixes them with Latin letters."""
+    text = word.group()
+    if text.isascii() or _ASCII_LETTER.search(text) is None:
+        return text
+    if _LOOKALIKE_CHARS.search(text) is None:
+        return text
+    return text.translate(_LOOKALIKES)
 
 
 def word_starts(text: str) -> list[int]:

@@ -159,6 +159,42 @@ def test_shipped_rules_stay_silent_on_everyday_news() -> None:
     assert noisy == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "North Korea fired a ｂａｌｌｉｓｔｉｃ ｍｉｓｓｉｌｅ on Tuesday.",  # full-width
+        "North Korea fired a 𝐛𝐚𝐥𝐥𝐢𝐬𝐭𝐢𝐜 𝐦𝐢𝐬𝐬𝐢𝐥𝐞 on Tuesday.",  # mathematical bold
+        "North Korea fіred a ballistic mіssіle on Tuesday.",  # Cyrillic і inside Latin words
+        "North Korea fired a ballistic ⓜⓘⓢⓢⓘⓛⓔ on Tuesday.",  # circled letters
+    ],
+)
+def test_lookalike_letters_do_not_hide_a_trigger(text: str) -> None:
+    # Found by a hostile-feed run: these spellings slipped past every rule.
+    from tests.conftest import ROOT
+
+    ruleset = compile_rules(load_rules(ROOT / "rules", ["console"]).specs)
+    found = match_article(ruleset, article(text, "Launch"))
+    launch = [m for m in found if m.rule_id == "missile-launch"]
+    assert launch, text
+    # The evidence is quoted as the article wrote it, at the offsets of the stored text.
+    for hit in launch[0].hits:
+        if hit.field == "text":
+            assert text[hit.start : hit.end] == hit.matched
+    assert any(not h.matched.isascii() for h in launch[0].hits)
+
+
+def test_words_wholly_in_another_script_are_not_folded() -> None:
+    from monitor.text import fold
+
+    russian = "Ракета упала в море; Сергей сказал «нет», а OPEC промолчал."
+    assert fold(russian) == russian
+    # A word that mixes scripts is folded, letter for letter.
+    assert fold("the оіl embargo") == "the oil embargo"
+    assert len(fold("𝐨𝐢𝐥 ｅｍｂａｒｇｏ")) == len("𝐨𝐢𝐥 ｅｍｂａｒｇｏ")
+    # A rule term typed in full-width letters finds the plain word.
+    assert matches("match: [ｏｉｌ ｅｍｂａｒｇｏ]\n", "They imposed an oil embargo.")
+
+
 def test_lists_source_filters_and_languages(tmp_path: Path) -> None:
     (tmp_path / "lists.yaml").write_text(
         "lists:\n  north_korea: [North Korea, DPRK, Pyongyang]\n", encoding="utf-8"

@@ -27,7 +27,7 @@ from monitor.rules.compile import (
 )
 from monitor.rules.match import Pos, admits, evaluate, match_article
 from monitor.rules.schema import Clause, RuleFields, RuleSpec, Term
-from monitor.text import fold_quotes, index_of, sentence_starts, word_starts
+from monitor.text import fold, index_of, sentence_starts, word_starts
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS = ("title", "summary", "text")
@@ -47,7 +47,7 @@ def reference(ruleset: RuleSet, article: Article) -> list[str]:
             for n, name in enumerate(FIELDS):
                 if name not in rule.spec.fields.fields:
                     continue
-                text = fold_quotes(article.field_text(name))
+                text = fold(article.field_text(name))
                 words, sentences = word_starts(text), sentence_starts(text)
                 for start, end in ruleset.spans(tid, text):  # RE2 only: no lowered text
                     word = n * GAP + index_of(words, start)
@@ -195,7 +195,7 @@ def test_screening_text_joins_words_like_re2_whitespace() -> None:
 
 def test_odd_spaces_are_every_split_whitespace_re2_does_not_match() -> None:
     split_spaces = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
-    # fold_quotes turns a no-break space into a space before screening.
+    # fold turns a no-break space into a space before screening.
     assert split_spaces - set(" \t\n\r\x0c\u00a0") == set(ODD_SPACES)
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from monitor.rules.modality import Modality, classify
 from monitor.text import (
     _ABBREVIATIONS,  # the list is data; the test is about the algorithm around it
-    fold_quotes,
+    fold,
     sentence_around,
     sentence_starts,
     snippet,
@@ -157,4 +157,4 @@ def test_classify_result_is_consistent(text: str) -> None:
         # "…" is no token, and it sends the sentence down the non-ASCII path: same answer.
         assert classify(text + "…", start, end) == result
         # Typographic quotes are folded before anything else.
-        assert classify(fold_quotes(text), start, end).modality is result.modality
+        assert classify(fold(text), start, end).modality is result.modality

@@ -265,7 +265,7 @@ class RuleSet:
 
 # Whitespace that str.split() drops but RE2's \s (tab, newline, form feed, carriage return,
 # space) does not match: it must stay a boundary without joining words. A no-break space
-# never gets here (fold_quotes turns it into a space).
+# never gets here (fold turns it into a space).
 ODD_SPACES = (
     "\x0b\x1c\x1d\x1e\x1f\x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"

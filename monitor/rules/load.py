@@ -11,6 +11,7 @@ from typing import Any
 from monitor.errors import Problem, display_path
 from monitor.rules.compile import TermError, term_body
 from monitor.rules.schema import CLAUSE_KEYS, Clause, RuleFields, RuleSpec, Term
+from monitor.text import fold
 from monitor.validate import did_you_mean, validate
 from monitor.yamlsrc import Located, PathKey, load_file
 
@@ -28,6 +29,14 @@ class LoadedRules:
     bad_files: list[str] = field(default_factory=list)
     # Files that are broken now but whose last good version stays in force.
     kept: list[str] = field(default_factory=list)
+
+
+def _term(text: str, line: int, col: int) -> Term:
+    """Make a Term; a phrase is folded as article text is (``monitor.text.fold``), so that a
+    term typed with full-width letters still finds its words."""
+    text = text.strip()
+    term = Term(text, line, col)
+    return term if term.is_regex else Term(fold(text), line, col)
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -122,7 +131,7 @@ def load_lists(
                     problems.append(located.problem((*key, i), "list items must be terms"))
                     continue
                 line, col = located.at((*key, i))
-                term = Term(str(item).strip(), line, col)
+                term = _term(str(item), line, col)
                 try:
                     term_body(term)
                 except TermError as exc:
@@ -302,7 +311,7 @@ def parse_clause(
         return Clause(any=context.lists[name], list_name=name), []
     if isinstance(data, str):
         line, col = located.at(path)
-        term = Term(data.strip(), line, col)
+        term = _term(data, line, col)
         try:
             term_body(term)
         except TermError as exc:
@@ -310,7 +319,7 @@ def parse_clause(
         return term, []
     if isinstance(data, (bool, int | float)):
         line, col = located.at(path)
-        return Term(str(data), line, col), []
+        return _term(str(data), line, col), []
     if isinstance(data, list):
         children, found = _children(data, located, path, context)
         if not data:

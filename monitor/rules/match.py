@@ -16,7 +16,7 @@ from monitor.rules.compile import (
 )
 from monitor.rules.modality import Modality, classify
 from monitor.rules.schema import Clause, Term
-from monitor.text import fold_quotes, index_of, sentence_starts, snippet, word_starts
+from monitor.text import fold, index_of, sentence_starts, snippet, word_starts
 
 # Gaps between fields so that ``near`` and ``same_sentence`` never join words of two fields.
 _FIELD_GAP = 1_000_000
@@ -68,7 +68,7 @@ class Doc:
                 continue
             original = article.field_text(name)[:_MAX_TEXT]
             self.texts[name] = original
-            folded = fold_quotes(original)
+            folded = fold(original)
             self._folded[name] = folded
             self._screening.append((FIELD_BITS[name], screening_text(folded)))
         screened = dict(self._screening).get(TEXT_BIT, ""), ruleset.longest
@@ -190,7 +190,7 @@ class Doc:
         return starts
 
     def folded(self, name: str) -> str:
-        return self._folded.get(name) or fold_quotes(self.texts[name])
+        return self._folded.get(name) or fold(self.texts[name])
 
 
 SUMMARY_BIT = FIELD_BITS["summary"]

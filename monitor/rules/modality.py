@@ -70,7 +70,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from monitor.text import fold_quotes, index_of, sentence_starts
+from monitor.text import fold, index_of, sentence_starts
 
 
 class Modality(enum.StrEnum):
@@ -437,7 +437,7 @@ _CUES = _cue_trie()
 
 def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityResult:
     """Classify the event named by ``sentence[trigger_start:trigger_end]``."""
-    text = fold_quotes(sentence)
+    text = fold(sentence)
     parts = _split(text)
     tokens = list(map(str.lower, parts[1::2]))
     found = _find_cues(tokens, parts, text)
