@@ -715,6 +715,15 @@ def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
         declared = xml_charset
         chosen = declared or "utf-8"
     note = ""
+    if _codec(chosen) in _NOT_CHARSETS:
+        # Codecs that are not character sets: unicode_escape would turn a written "\x1b" or
+        # "\u202e" into the character, punycode and idna are for host names, and UTF-7 is
+        # the classic way to smuggle markup past filters (browsers refuse it too).
+        data = body.decode("utf-8", "replace").encode("utf-8")
+        return (
+            data,
+            f"charset (declared {declared or chosen} is not a character set; read as UTF-8)",
+        )
     if _codec(chosen) == "utf-8" and _mostly_utf8(body):
         # A UTF-8 feed with a stray byte (most often a Windows-1252 quote pasted in):
         # feedparser would read the whole body as some legacy charset and garble every
@@ -769,6 +778,11 @@ def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
 
 _CP1252_BYTES = "news-monitor-cp1252-bytes"
 codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
+
+
+_NOT_CHARSETS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "utf-7", "undefined"}
+)
 
 
 def _codec(name: str) -> str:
@@ -854,6 +868,8 @@ def _published(entry: Any, fetched_at: datetime) -> tuple[datetime | None, str]:
         parsed = _get(entry, key)
         if not isinstance(parsed, time.struct_time):
             continue
+        if _impossible_offset(_str(_get(entry, key.removesuffix("_parsed")))):
+            continue
         try:
             when = datetime(*parsed[:6], tzinfo=UTC)
         except ValueError:
@@ -861,6 +877,20 @@ def _published(entry: Any, fetched_at: datetime) -> tuple[datetime | None, str]:
         if EARLIEST <= when <= fetched_at + FUTURE_SLACK:
             return when, date_string
     return None, date_string
+
+
+# A numeric time-zone offset at the end of a date: "+0900", "-05:00".
+_OFFSET = re.compile(r"\d\s*[+-](\d\d):?(\d\d)\s*$")
+
+
+def _impossible_offset(date_string: str) -> bool:
+    """Whether a date ends in an offset no place has: beyond 14 hours, or 60 minutes or more.
+
+    feedparser applies "+25:00" as given, moving the date by a day; such a date is not
+    trusted, like an unparseable one.
+    """
+    found = _OFFSET.search(date_string)
+    return found is not None and (int(found[1]) > 14 or int(found[2]) >= 60)
 
 
 def _ttl(feed: Any) -> float | None:

@@ -596,6 +596,23 @@ def test_a_stray_windows_1252_byte_does_not_garble_a_utf8_feed() -> None:
     assert "invalid UTF-8 bytes read as Windows-1252" in feed.warning
 
 
+@pytest.mark.parametrize(
+    "charset", ["unicode_escape", "raw-unicode-escape", "UTF-7", "punycode", "idna", "undefined"]
+)
+def test_codecs_that_are_not_character_sets_are_refused(charset: str) -> None:
+    # unicode_escape turned the written text "\\x1b[2J" into a terminal escape and "\\u202e"
+    # into a bidi override; UTF-7 smuggles markup ("+ADw-script+AD4-").
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><title>A \\x1b[2J \\u202e +ADw-b+AD4-"
+        " caf\u00e9</title></item></channel></rss>"
+    ).encode()
+    feed = normalize(fetch(body, {"Content-Type": f"application/rss+xml; charset={charset}"}))
+    assert feed.articles[0].title == "A \\x1b[2J \\u202e +ADw-b+AD4- caf\u00e9"
+    assert feed.warning.startswith(
+        f"charset (declared {charset} is not a character set; read as UTF-8);"
+    )
+
+
 def test_invisible_format_characters_inside_words_are_not_stored() -> None:
     # A soft hyphen or zero-width space inside a word hid it from every rule (found by a
     # hostile-feed run); joiners that scripts need (U+200C, U+200D) stay.
@@ -607,3 +624,25 @@ def test_invisible_format_characters_inside_words_are_not_stored() -> None:
     ).encode()
     feed = normalize(fetch(body))
     assert feed.articles[0].title == "North Korea fired a ballistic missile today \u200c"
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        ("Wed, 31 Dec 2025 12:00:00 +0900", datetime(2025, 12, 31, 3, 0, tzinfo=UTC)),
+        ("2025-12-31T12:00:00-05:30", datetime(2025, 12, 31, 17, 30, tzinfo=UTC)),
+        ("2025-12-31T12:00:00+14:00", datetime(2025, 12, 30, 22, 0, tzinfo=UTC)),
+        # No place is 25 hours or 99 minutes off UTC: the date is not trusted.
+        ("Wed, 31 Dec 2025 12:00:00 +2500", FETCHED_AT),
+        ("2025-12-31T12:00:00-25:00", FETCHED_AT),
+        ("2025-12-31T12:00:00+05:99", FETCHED_AT),
+    ],
+)
+def test_impossible_time_zone_offsets_are_not_trusted(date: str, expected: datetime) -> None:
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><title>x</title>"
+        f"<pubDate>{date}</pubDate></item></channel></rss>"
+    ).encode()
+    feed = normalize(fetch(body))
+    assert feed.articles[0].published_at == expected
+    assert ("no usable date" in feed.warning) == (expected == FETCHED_AT)
