@@ -719,9 +719,9 @@ def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
         # Codecs that are not character sets: unicode_escape would turn a written "\x1b" or
         # "\u202e" into the character, punycode and idna are for host names, and UTF-7 is
         # the classic way to smuggle markup past filters (browsers refuse it too).
-        data = body.decode("utf-8", "replace").encode("utf-8")
+        as_utf8 = body.decode("utf-8", "replace").encode("utf-8")
         return (
-            data,
+            as_utf8,
             f"charset (declared {declared or chosen} is not a character set; read as UTF-8)",
         )
     if _codec(chosen) == "utf-8" and _mostly_utf8(body):
