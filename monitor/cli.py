@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from monitor import __version__
-from monitor.clock import Clock, SystemClock, parse_duration, parse_iso
+from monitor.clock import Clock, SystemClock, iso, parse_duration, parse_iso
 from monitor.errors import ConfigError, MonitorError, Problem, display_path
 from monitor.secrets import MaskFilter, mask
 from monitor.text import displayable
@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain = rule_actions.add_parser("explain", help="show why a rule did or did not match")
     explain.add_argument("rule_id", metavar="RULE")
     explain.add_argument("article", metavar="ARTICLE", help="a stored article id, or a text file")
+    prune = sub.add_parser(
+        "prune", help="remove unmatched articles older than retention.articles, now"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would go")
     events = sub.add_parser("events", help="list events with their rule, times and sources")
     events.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
     return parser
@@ -125,6 +129,7 @@ def main(
         "sources": cmd_sources,
         "rules": cmd_rules,
         "alerts": cmd_alerts,
+        "prune": cmd_prune,
     }
     try:
         return commands[args.command](args, clock or SystemClock(), stdout, stderr)
@@ -379,6 +384,30 @@ def _open_existing(config: Config, out: TextIO) -> Store | None:
     return open_store(config.database)
 
 
+def cmd_prune(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
+    from monitor.retention import prune
+
+    config = _load(args)
+    keep = config.spec.retention.articles
+    if keep is None:
+        print("retention.articles is null: every article is kept", file=out)
+        return 0
+    store = _open_existing(config, out)
+    if store is None:
+        return 0
+    try:
+        report = prune(store, keep, clock.now(), dry_run=args.dry_run)
+    finally:
+        store.close()
+    verb = "would remove" if args.dry_run else "removed"
+    print(
+        f"{verb} {report.removed} unmatched articles fetched before {iso(report.before)}"
+        " (matched articles, events and alerts are kept)",
+        file=out,
+    )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
     from monitor.alerts.channels import Channels
     from monitor.store import alerts as alert_q
@@ -397,6 +426,7 @@ def cmd_status(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO)
             label = {
                 "config_problems": "config reload rejected (the last good config runs)",
                 "rule_problems": "rule problems (broken files skipped)",
+                "retention.last_prune": "retention last ran",
             }.get(key, key)
             print(f"{label}, since {_when(since, now)}:", file=out)
             for line in value.splitlines():

@@ -140,6 +140,20 @@ class HttpSpec(Strict):
     max_cycle_age: Duration = timedelta(minutes=15)
 
 
+class RetentionSpec(Strict):
+    """How long articles that no rule matched are kept."""
+
+    # None keeps every article for ever. Matched articles, Events and alerts are always kept.
+    articles: Duration | None = timedelta(days=90)
+
+    @field_validator("articles")
+    @classmethod
+    def _at_least_a_day(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(days=1):
+            raise ValueError("must be at least 1d (or null to keep every article)")
+        return value
+
+
 class ConfigSpec(Strict):
     """What users may write in ``config/monitor.yaml``."""
 
@@ -155,6 +169,7 @@ class ConfigSpec(Strict):
     delivery: DeliverySpec = DeliverySpec()
     fetch: FetchSpec = FetchSpec()
     health: HealthSpec = HealthSpec()
+    retention: RetentionSpec = RetentionSpec()
     http: HttpSpec | Literal[False] = HttpSpec()
 
 

@@ -31,6 +31,7 @@ from monitor.pipeline import (
     deliver,
     host_of,
     poll_source,
+    prune_old_articles,
 )
 from monitor.reload import Reloader, record_rule_problems
 from monitor.store import sources as source_q
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 RELOAD_SECONDS = 2.0
+# How often the daemon asks whether retention is due (it prunes every few hours).
+PRUNE_SECONDS = 3600.0
 
 
 class Daemon:
@@ -109,6 +112,9 @@ class Daemon:
         self.rt.metrics.observe("news_monitor_cycle_seconds", None, time.monotonic() - started)
         self.probe.cycle_completed(self.clock.now())
 
+    def prune(self) -> None:
+        prune_old_articles(self.rt)
+
     def reload(self) -> None:
         force = self.reload_requested.is_set()
         self.reload_requested.clear()
@@ -131,6 +137,7 @@ class Daemon:
             ("tick", self.tick, TICK_SECONDS, 0),
             ("deliver", self.deliver, self.rt.config.spec.delivery.every.total_seconds(), 1),
             ("reload", self.reload, RELOAD_SECONDS, RELOAD_SECONDS),
+            ("prune", self.prune, PRUNE_SECONDS, PRUNE_SECONDS),
         ]
         for name, job, every, delay in jobs:
             self.scheduler.add_job(

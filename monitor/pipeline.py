@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from monitor import crashpoints, events, health, schedule
+from monitor import crashpoints, events, health, retention, schedule
 from monitor.alerts.channels import Channels
 from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
 from monitor.alerts.digest import build_digests
@@ -676,7 +676,16 @@ def run_once(rt: Runtime, *, only_due: bool = False) -> CycleReport:
     ]
     polls = poll_many(rt, specs)
     close_expired_events(rt)
-    return CycleReport(polls, deliver(rt))
+    report = CycleReport(polls, deliver(rt))
+    prune_old_articles(rt)
+    return report
+
+
+def prune_old_articles(rt: Runtime) -> None:
+    """Apply retention when it is due (see ``monitor.retention``)."""
+    pruned = retention.prune_if_due(rt.store, rt.config.spec.retention.articles, rt.clock.now())
+    if pruned is not None and pruned.removed:
+        rt.metrics.inc("news_monitor_pruned_articles_total", {}, pruned.removed)
 
 
 def _is_gone(rt: Runtime, spec: SourceSpec) -> bool:

@@ -193,6 +193,18 @@ def test_search_index_follows_text_changes_only(tmp_path: Path) -> None:
             (50,),
             "alerts_recent",
         ),
+        # Retention: the old articles, each checked for a match.
+        (
+            "SELECT id FROM articles a WHERE fetched_at < ? AND NOT EXISTS"
+            " (SELECT 1 FROM matches m WHERE m.article_id = a.id) ORDER BY fetched_at LIMIT ?",
+            ("2026", 10),
+            "articles_fetched",
+        ),
+        (
+            "SELECT 1 FROM matches m WHERE m.article_id = ?",
+            (1,),
+            "matches_article",
+        ),
     ],
 )
 def test_queries_that_grow_with_history_use_an_index(

@@ -10,6 +10,7 @@ from typing import Any
 from monitor.clock import iso
 from monitor.model import Article, Match
 from monitor.store.db import Store
+from monitor.store.retention import was_pruned
 
 
 class Saved(enum.StrEnum):
@@ -17,6 +18,8 @@ class Saved(enum.StrEnum):
     UPDATED = "updated"
     SAME = "same"
     DUPLICATE = "duplicate"
+    # Removed by retention earlier: still in the feed, but not news any more.
+    PRUNED = "pruned"
 
 
 def save_article(
@@ -54,6 +57,8 @@ def save_article(
             ),
         )
         return int(row["id"]), Saved.UPDATED
+    if was_pruned(store, article.source_id, article.guid):
+        return 0, Saved.PRUNED
     # The same link from another feed is the same item only with the same content: otherwise
     # any feed could claim another's links first and keep their articles (and alerts) out.
     same = store.one(

@@ -291,3 +291,17 @@ def events_and_alerts_indexes(db: Database) -> None:
     db.execute("CREATE INDEX events_by_state ON events(state, id)")
     db.execute("CREATE INDEX events_first_seen ON events(first_seen_at)")
     db.execute("CREATE INDEX alerts_recent ON alerts(created_at, id)")
+
+
+@migrations(name="0012_retention")
+def retention(db: Database) -> None:
+    # Pruning finds old articles by fetch time, and keeps every article that has a match:
+    # without these indexes each prune would scan all articles, and all matches per article.
+    db.execute("CREATE INDEX articles_fetched ON articles(fetched_at)")
+    db.execute("CREATE INDEX matches_article ON matches(article_id)")
+    # What a pruned article leaves behind, so that a feed still carrying it does not bring it
+    # back as new (and alert on it again under changed rules).
+    db.execute(
+        "CREATE TABLE pruned_articles (source_id TEXT NOT NULL, guid TEXT NOT NULL,"
+        " pruned_at TEXT NOT NULL, PRIMARY KEY (source_id, guid)) WITHOUT ROWID"
+    )

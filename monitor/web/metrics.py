@@ -62,6 +62,11 @@ PROCESS_METRICS = (
         "Alerts given up after their last attempt.",
         ("channel",),
     ),
+    MetricSpec(
+        "news_monitor_pruned_articles_total",
+        "counter",
+        "Unmatched articles removed by retention.",
+    ),
 )
 
 
