@@ -34,6 +34,7 @@ LABEL_SETS = [
     ("labeled_holdout.jsonl", 0.85),
     ("labeled_fresh.jsonl", 0.9),
     ("labeled_unseen.jsonl", 0.9),
+    ("labeled_blind.jsonl", 0.85),
 ]
 
 

@@ -138,6 +138,13 @@ CASES: list[tuple[str, str, Modality, str]] = [
     ),
     ("any-hypothetical", "Any missile [launched] from Cuba would be an attack.", H, "Any"),
     (
+        "dismissed-as",
+        "The army dismissed as propaganda reports that it had [test-fired] a missile.",
+        N,
+        "dismissed as",
+    ),
+    ("readying", "Seoul sees signs the North is readying an ICBM [launch].", P, "readying"),
+    (
         "comparable-to",
         "Its power was comparable to a nuclear [strike].",
         H,

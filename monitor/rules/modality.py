@@ -184,7 +184,8 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         0,
         "denied|denies|deny|denying|refuted|refutes|refute|retracted|retracts|not true"
         "|rejected reports|rejects reports|rejected claims|rejects claims"
-        "|dismissed reports|dismisses reports|dismissed claims|dismisses claims",
+        "|dismissed reports|dismisses reports|dismissed claims|dismisses claims"
+        "|dismissed as|dismisses as|rejected as|rejects as",
     ),
     (
         _NEG,
@@ -260,7 +261,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         0,
         "planned|proposed|draft|upcoming|forthcoming|scheduled|imminent",
     ),
-    (_PLAN, _Scope.CLAUSE, True, 0, "preparing|preparations for|preparation for"),
+    (_PLAN, _Scope.CLAUSE, True, 0, "preparing|preparations for|preparation for|readying|readies"),
     (_PLAN, _Scope.CLAUSE, True, _MODAL_AFTER, "next week|next month|next year|later this week"),
     (
         _PLAN,
