@@ -34,6 +34,7 @@ from monitor.pipeline import (
     prune_old_articles,
 )
 from monitor.reload import Reloader, record_rule_problems
+from monitor.sources.fetch import FetchCancelled
 from monitor.store import sources as source_q
 from monitor.web.health import CycleProbe
 
@@ -95,7 +96,9 @@ class Daemon:
                 self.in_flight.discard(spec.id)
                 self.host_load[host] -= 1
             exc = future.exception()
-            if exc is not None:
+            if isinstance(exc, FetchCancelled):
+                log.info("poll of %s stopped: news-monitor is stopping", spec.id)
+            elif exc is not None:
                 log.error("poll of %s failed unexpectedly", spec.id, exc_info=exc)
 
         return finished
@@ -175,6 +178,9 @@ class Daemon:
             while not self.stop_event.wait(1.0):
                 pass
         finally:
+            # Fetches waiting on slow servers give up now rather than at their timeouts.
+            for poller in (self.rt.poller, *self.reloader.retired):
+                poller.cancel.set()
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
             self.polls.shutdown(wait=True, cancel_futures=True)

@@ -30,7 +30,7 @@ from monitor.rules.match import match_article
 from monitor.rules.schema import RuleFields, RuleSpec
 from monitor.secrets import mask
 from monitor.sources.feed import FeedPoller
-from monitor.sources.fetch import redact_url
+from monitor.sources.fetch import FetchCancelled, redact_url
 from monitor.sources.seeds import read_seeds
 from monitor.store import Store
 from monitor.store import alerts as alert_q
@@ -455,6 +455,8 @@ def fetch_one(rt: Runtime, job: PollJob, now: datetime) -> Fetched:
         )
     except FetchError as exc:
         return Fetched(job, error=exc)
+    except FetchCancelled:
+        raise  # stopping: nothing is recorded, the source is polled again at the next start
     except Exception as exc:  # a bug met by one source costs its poll, never the cycle
         log.exception("source %s: unexpected error while polling", spec.id)
         return Fetched(

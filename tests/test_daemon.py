@@ -127,3 +127,55 @@ def test_daemon_ingests_alerts_picks_up_new_seeds_and_stops_on_sigterm(
     assert out.count("=== ALERT ") == 3
     assert "received SIGTERM, stopping" in err
     assert count(db, "SELECT count(*) FROM alerts WHERE state != 'sent'") == 0
+
+
+def test_sigterm_does_not_wait_for_a_server_that_never_answers(project: Path) -> None:
+    # A feed server that accepts and then says nothing held the stop for its read timeout
+    # (20 s here, and up to the 30 s total limit). Now the fetch gives up at once, and
+    # nothing is recorded against the source: it is polled again at the next start.
+    import socket
+    import threading
+
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = trap.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{trap.getsockname()[1]}/feed.xml"
+    seeds = "  - {id: seeds, kind: seeds, path: ../seeds, every: 1s}\n"
+    project.write_text(
+        project.read_text().replace(
+            seeds, seeds + f"  - {{id: silent, kind: feed, url: '{url}', every: 1m}}\n"
+        )
+        + "fetch: {read_timeout: 20s, total_timeout: 30s}\n",
+        encoding="utf-8",
+    )
+    proc = start(project)
+    try:
+        assert wait_for(lambda: len(held) >= 1)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        stopped_after = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        trap.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 0, err
+    assert stopped_after < 5, stopped_after
+    assert "poll of silent stopped: news-monitor is stopping" in err
+    db = project.parent.parent / "data" / "m.db"
+    assert count(db, "SELECT count(*) FROM sources WHERE id = 'silent' AND failures = 0") == 1
+    assert count(db, "SELECT count(*) FROM sources WHERE id = 'silent' AND last_error = ''") == 1

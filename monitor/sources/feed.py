@@ -53,6 +53,8 @@ class FeedPoller:
     def __init__(self, spec: FetchSpec) -> None:
         self.limits = limits_from(spec)
         self._client = make_client(self.limits)
+        # Set when news-monitor stops: fetches waiting on a server give up (FetchCancelled).
+        self.cancel = threading.Event()
         self._spec = spec
         self._pool: ParsePool | None = None
         self._rules: tuple[int, list[RuleSpec]] | None = None
@@ -83,7 +85,12 @@ class FeedPoller:
         """Fetch one feed with its validators; raises FetchError on failure."""
         url = url or source.url or ""
         response = fetch(
-            self._client, url, etag=etag, last_modified=last_modified, limits=self.limits
+            self._client,
+            url,
+            etag=etag,
+            last_modified=last_modified,
+            limits=self.limits,
+            cancel=self.cancel,
         )
         if response.status == 304:
             return Polled([], True, response.etag or etag, response.last_modified or last_modified)

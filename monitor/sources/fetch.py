@@ -17,6 +17,7 @@ import math
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -155,6 +156,14 @@ def make_client(limits: FetchLimits) -> httpx.Client:
     )
 
 
+class FetchCancelled(Exception):
+    """The fetch was given up because news-monitor is stopping.
+
+    Not a FetchError: nothing about the source is wrong, so nothing is recorded for it, and it
+    is polled again at the next start.
+    """
+
+
 def fetch(
     client: httpx.Client,
     url: str,
@@ -164,10 +173,16 @@ def fetch(
     limits: FetchLimits = FetchLimits(),
     allow_file: bool = False,
     monotonic: Callable[[], float] = time.monotonic,
+    cancel: threading.Event | None = None,
 ) -> FetchResponse:
-    """Fetch ``url`` within ``limits`` and return its decoded body, or raise FetchError."""
+    """Fetch ``url`` within ``limits`` and return its decoded body, or raise FetchError.
+
+    When ``cancel`` is set, a fetch waiting on its server stops within ``CANCEL_CHECK``
+    seconds with FetchCancelled (a connect in progress runs to its own timeout first).
+    """
     # Every socket read and write of this fetch ends by the total deadline (_DeadlineStream).
     token = _DEADLINE.set(time.monotonic() + limits.total_timeout)
+    cancel_token = _CANCEL.set(cancel)
     try:
         return _fetch(
             client,
@@ -179,6 +194,7 @@ def fetch(
             monotonic=monotonic,
         )
     finally:
+        _CANCEL.reset(cancel_token)
         _DEADLINE.reset(token)
 
 
@@ -552,6 +568,11 @@ class DeniedAddressError(FetchError):
 
 
 # The time.monotonic() by which the current fetch must end, set by fetch() for its duration.
+# The current fetch's cancel flag (the daemon's stop), and how often a wait looks at it.
+_CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "news_monitor_fetch_cancel", default=None
+)
+CANCEL_CHECK = 0.25
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "news_monitor_fetch_deadline", default=None
 )
@@ -579,9 +600,30 @@ class _DeadlineStream(httpcore.NetworkStream):
         return left if timeout is None else min(timeout, left)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+        limit = self._left(timeout, httpcore.ReadTimeout)
+        cancel = _CANCEL.get()
+        if cancel is None:
+            return self._inner.read(max_bytes, limit)
+        # Wait in short steps, looking at the cancel flag between them. A read that times out
+        # has received nothing (for TLS too: a partial record stays buffered), so it can be
+        # asked again. Writes are not split: a timed-out send may have sent part of a buffer.
+        end = None if limit is None else time.monotonic() + limit
+        while True:
+            if cancel.is_set():
+                raise FetchCancelled("news-monitor is stopping")
+            step = CANCEL_CHECK if end is None else min(CANCEL_CHECK, end - time.monotonic())
+            if step <= 0:
+                raise httpcore.ReadTimeout("timed out")
+            try:
+                return self._inner.read(max_bytes, step)
+            except httpcore.ReadTimeout:
+                if end is not None and time.monotonic() >= end:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        cancel = _CANCEL.get()
+        if cancel is not None and cancel.is_set():
+            raise FetchCancelled("news-monitor is stopping")
         self._inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
