@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Article
-from monitor.rules import match
 from monitor.rules.compile import (
     FIELD_BITS,
     ODD_SPACES,
@@ -33,7 +31,6 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 FIELDS = ("title", "summary", "text")
 # The offset between fields in word and sentence numbers (as in monitor.rules.match).
 GAP = 1_000_000
-DEFAULT_FULL_SCAN_AFTER = match.FULL_SCAN_AFTER
 
 
 def reference(ruleset: RuleSet, article: Article) -> list[str]:
@@ -152,11 +149,9 @@ texts = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SPACES)), max
 )
 
 
-@pytest.mark.parametrize("full_scan_after", [match.FULL_SCAN_AFTER, 0])
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs, texts, texts, st.sampled_from(WORDS), st.integers(-1, 300), st.booleans())
 def test_screening_matches_the_reference(
-    full_scan_after: int,
     written: list[tuple[Clause, bool, list[str]]],
     text: str,
     other: str,
@@ -166,8 +161,6 @@ def test_screening_matches_the_reference(
 ) -> None:
     # A summary is usually the start of the text on one line, cut anywhere; or another text.
     summary = other if cut < 0 else " ".join(text.split())[:cut] + ("…" if ellipsis else "")
-    # 0: every word is found by the one-pass scan of all words instead of one search each.
-    match.FULL_SCAN_AFTER = full_scan_after
     rules = [
         RuleSpec(
             RuleFields(id=f"r{i}", case_sensitive=case, fields=fields),  # type: ignore[arg-type]
@@ -179,10 +172,7 @@ def test_screening_matches_the_reference(
     ]
     ruleset = compile_rules(rules)
     art = Article("src", "g", "", title, summary, text, NOW, NOW, "h")
-    try:
-        got = [m.rule_id for m in match_article(ruleset, art)]
-    finally:
-        match.FULL_SCAN_AFTER = DEFAULT_FULL_SCAN_AFTER
+    got = [m.rule_id for m in match_article(ruleset, art)]
     assert got == reference(ruleset, art)
 
 

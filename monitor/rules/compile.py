@@ -169,10 +169,6 @@ class RuleSet:
     group_parts: list[tuple[frozenset[int], tuple[int, ...]]] = field(
         default_factory=list, repr=False
     )
-    # For a large group of plain words: one RE2 pattern over screening text that finds any of
-    # them (compiled on first use; None when the group is small or has other terms).
-    _group_patterns: list[str | None] = field(default_factory=list, repr=False)
-    _group_regex: dict[int, re2._Regexp] = field(default_factory=dict, repr=False)
     _phrases: dict[int, re.Pattern[str]] = field(default_factory=dict, repr=False)
     # Single-word, case-insensitive terms: (word, is_prefix); found with str.find, not RE2.
     simple: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)
@@ -221,16 +217,6 @@ class RuleSet:
                 # A big regular expression needs the budget it was validated with.
                 regex = re2.compile(self.patterns[term_id], _options())
             self._single[term_id] = regex
-        return regex
-
-    def group_regex(self, gid: int) -> re2._Regexp | None:
-        """Return the one-pass pattern for a large group of words, if it has one."""
-        regex = self._group_regex.get(gid)
-        if regex is None:
-            pattern = self._group_patterns[gid]
-            if pattern is None:
-                return None
-            regex = self._group_regex[gid] = re2.compile(pattern, _options())
         return regex
 
     def spans(self, term_id: int, text: str, lowered: str | None = None) -> list[tuple[int, int]]:
@@ -587,12 +573,8 @@ def _build_words(ruleset: RuleSet) -> None:
         ruleset._words = automaton
 
 
-# A group of at least this many plain words is checked with one RE2 pass, not word by word.
-_GROUP_PATTERN_MIN = 6
-
-
 def _build_groups(ruleset: RuleSet) -> None:
-    """Number every distinct group of terms; give large groups of words one pattern."""
+    """Number every distinct group of terms, split into plain words and the others."""
     ids: dict[frozenset[int], int] = {}
 
     def gid(group: frozenset[int]) -> int:
@@ -601,7 +583,6 @@ def _build_groups(ruleset: RuleSet) -> None:
             ruleset.groups.append(group)
             words = frozenset(tid for tid in group if ruleset.checks[tid] is not None)
             ruleset.group_parts.append((words, tuple(sorted(group - words))))
-            ruleset._group_patterns.append(_group_pattern(ruleset, group))
         return ids[group]
 
     for number, rule in enumerate(ruleset.rules):
@@ -610,20 +591,6 @@ def _build_groups(ruleset: RuleSet) -> None:
             required_groups=tuple(gid(g) for g in rule.required),
             any_groups={key: gid(terms) for key, terms in rule.any_terms.items() if terms},
         )
-
-
-def _group_pattern(ruleset: RuleSet, group: frozenset[int]) -> str | None:
-    checks = [ruleset.checks[tid] for tid in sorted(group)]
-    if len(checks) < _GROUP_PATTERN_MIN or any(c is None for c in checks):
-        return None
-    exact = [re.escape(c[0]) for c in checks if c is not None and not c[1]]
-    prefixes = [re.escape(c[0]) for c in checks if c is not None and c[1]]
-    options = []
-    if exact:
-        options.append(f"(?:{'|'.join(exact)}){_AFTER}")
-    if prefixes:
-        options.append(f"(?:{'|'.join(prefixes)})")
-    return f"{_BEFORE}(?:{'|'.join(options)})"
 
 
 def _build_screen(ruleset: RuleSet, keys: list[ScreenKey | None]) -> None:
