@@ -172,6 +172,9 @@ class RuleSet:
     _phrases: dict[int, re.Pattern[str]] = field(default_factory=dict, repr=False)
     # Single-word, case-insensitive terms: (word, is_prefix); found with str.find, not RE2.
     simple: dict[int, tuple[str, bool]] = field(default_factory=dict, repr=False)
+    # For terms checked with their RE2 pattern: a lower-case literal every match contains. A
+    # field without it is not searched (most texts lack "sanction" or "veto").
+    needs: dict[int, str] = field(default_factory=dict, repr=False)
 
     def screen(self, text: str) -> set[int]:
         """Return the indexes of the rules that may match ``text`` (screening form, see
@@ -548,6 +551,11 @@ def compile_rules(specs: list[RuleSpec]) -> RuleSet:
     )
     ruleset._single = [None] * len(patterns)
     ruleset.simple = simple
+    ruleset.needs = {
+        tid: key[0]
+        for tid, key in enumerate(keys)
+        if checks[tid] is None and key is not None and len(key[0]) >= _MIN_LITERAL
+    }
     _build_groups(ruleset)
     _build_screen(ruleset, keys)
     _build_words(ruleset)

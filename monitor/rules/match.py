@@ -121,9 +121,13 @@ class Doc:
                     found |= bit
         else:
             regex = self.ruleset.regex(tid)
-            for name, folded in self._folded.items():
+            need = self.ruleset.needs.get(tid)
+            # _screening holds the same fields as _folded, in the same order.
+            for (bit, screened), folded in zip(self._screening, self._folded.values(), strict=True):
+                if need is not None and need not in screened:
+                    continue
                 if regex.search(folded) is not None:
-                    found |= FIELD_BITS[name]
+                    found |= bit
         self._has[tid] = found
         return found
 
