@@ -8,7 +8,7 @@ import logging
 import random
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -483,17 +483,21 @@ def health_channels(rt: Runtime) -> list[str]:
     return list(rt.config.spec.default_channels if wanted is None else wanted)
 
 
-def commit(rt: Runtime, fetched: Fetched) -> PollReport:
+def commit(rt: Runtime, fetched: Fetched, *, grouped: bool = False) -> PollReport:
     """Store one poll's outcome: articles, matches, events and alerts in one transaction.
 
     A database error (a full disk, an I/O error) rolls the whole poll back; it is then saved
     on the source like a fetch error, so the source backs off and the next poll redoes it. So
     does any other error met while storing this poll: it costs this source, not the cycle.
+    ``grouped``: the poll is part of commit_group's transaction, which a database error ends
+    for every poll in it, so it is raised for the group to handle.
     """
     source_id = fetched.job.spec.id
     try:
         return _commit(rt, fetched)
     except sqlite3.DatabaseError as exc:
+        if grouped:
+            raise
         problem = f"database error: {exc}"
         log.error("source %s: poll rolled back: %s", source_id, exc)
     except Exception as exc:  # a bug met by one source's articles costs its poll only
@@ -609,27 +613,61 @@ def host_of(spec: SourceSpec) -> str:
     return urlsplit(spec.url).hostname or spec.url
 
 
+# At most this many finished polls are stored in one transaction (see commit_group).
+GROUP_MAX = 20
+
+
 def poll_many(rt: Runtime, specs: list[SourceSpec]) -> list[PollReport]:
-    """Poll sources concurrently: a global limit, a per-host limit, results stored as they come."""
+    """Poll sources concurrently: a global limit, a per-host limit, results stored as they come.
+
+    Fetching and parsing run in a thread pool; this thread stores the finished polls, all
+    those that finished while it stored the last ones together (commit_group).
+    """
     limits = rt.config.spec.fetch
     hosts: dict[str, threading.Semaphore] = {}
     for spec in specs:
         hosts.setdefault(host_of(spec), threading.Semaphore(limits.per_host))
     jobs = [prepare(rt, spec) for spec in _interleave_hosts(specs)]
 
-    def work(job: PollJob) -> PollReport:
+    def work(job: PollJob) -> Fetched:
         with hosts[host_of(job.spec)]:
-            fetched = fetch_one(rt, job, rt.clock.now())
-        return count_poll(rt, commit(rt, fetched))
+            return fetch_one(rt, job, rt.clock.now())
 
     if len(jobs) <= 1:
-        return [work(job) for job in jobs]
+        return [count_poll(rt, commit(rt, work(job))) for job in jobs]
     reports: list[PollReport] = []
     with ThreadPoolExecutor(max_workers=min(limits.max_concurrency, len(jobs))) as pool:
-        for future in as_completed([pool.submit(work, job) for job in jobs]):
-            reports.append(future.result())
+        pending = {pool.submit(work, job) for job in jobs}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished = [future.result() for future in done]
+            for start in range(0, len(finished), GROUP_MAX):
+                stored = commit_group(rt, finished[start : start + GROUP_MAX])
+                reports += [count_poll(rt, report) for report in stored]
     order = {spec.id: i for i, spec in enumerate(specs)}
     return sorted(reports, key=lambda r: order[r.source_id])
+
+
+def commit_group(rt: Runtime, group: list[Fetched]) -> list[PollReport]:
+    """Store several finished polls in one transaction, each in a savepoint of its own.
+
+    Every write a poll makes dirties whole pages, and random keys (links, content hashes,
+    story bands) spread over the whole index: stored one poll per transaction, a first cycle
+    rewrote the same pages again and again (on 200 bench feeds 850 MB written for a 57 MB
+    database; 200 MB in groups of 20). A poll that meets a bug rolls back to its savepoint
+    and is saved as failed, as alone. A database error (a full disk) can undo the whole
+    transaction, so then the polls are stored again one by one.
+    """
+    if len(group) == 1:
+        return [commit(rt, group[0])]
+    try:
+        with rt.store.transaction():
+            return [commit(rt, fetched, grouped=True) for fetched in group]
+    except sqlite3.DatabaseError as exc:
+        log.warning(
+            "storing %d polls together failed (%s); storing them one by one", len(group), exc
+        )
+        return [commit(rt, fetched) for fetched in group]
 
 
 def _interleave_hosts(specs: list[SourceSpec]) -> list[SourceSpec]:

@@ -413,11 +413,12 @@ def test_a3_crash_between_migrations_table_and_its_index(
 
 
 def test_a5_stale_wal_and_shm_after_kill_9_recover_on_open(tmp_path: Path) -> None:
-    """A5: kill -9 inside the second poll's transaction, copy db/-wal/-shm, open the copy.
+    """A5: kill -9 after a commit and inside the next write, copy db/-wal/-shm, open the copy.
 
-    The second run commits one source's poll (its frames stay in the WAL, not checkpointed),
-    then dies inside the other source's transaction. The copied WAL and SHM are recovered
-    automatically by open_store: every committed row is there, the killed poll left nothing.
+    The second run commits its polls (their frames stay in the WAL, not checkpointed), then
+    dies while delivering the alert they raised, after the send and before marking it sent.
+    The copied WAL and SHM are recovered automatically by open_store: every committed row is
+    there, every article with its match, and the alert is still to be confirmed.
     """
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     for name, text in (("a", LAUNCH), ("b", "An oil embargo was imposed on the country today.")):
@@ -432,9 +433,10 @@ def test_a5_stale_wal_and_shm_after_kill_9_recover_on_open(tmp_path: Path) -> No
     assert cli(config, None, "run", "--once")[0] == 0
     db = tmp_path / "m.db"
     assert count(db, "SELECT count(*) FROM articles") == 2
-    for name, text in (("a", LAUNCH), ("b", "Oil exports were blocked by a new embargo.")):
+    vote = "The U.N. Security Council voted unanimously to impose new sanctions on the country."
+    for name, text in (("a", LAUNCH), ("b", vote)):
         (tmp_path / name / "2.txt").write_text(f"Second {name}\n\n{text}\n", encoding="utf-8")
-    crashed = run_subprocess(config, "run", "--once", MONITOR_CRASH_AT="in_tx_before_commit:2")
+    crashed = run_subprocess(config, "run", "--once", MONITOR_CRASH_AT="after_send_before_mark:1")
     assert crashed.returncode == 137, crashed.stderr
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -448,19 +450,23 @@ def test_a5_stale_wal_and_shm_after_kill_9_recover_on_open(tmp_path: Path) -> No
         per_source = dict(
             store.conn.execute("SELECT source_id, count(*) FROM articles GROUP BY source_id")
         )
-        # One poll committed (2 articles), the killed one left its source at 1: all or nothing.
-        assert sorted(per_source.values()) == [1, 2]
+        assert per_source == {"a": 2, "b": 2}
         unmatched = store.scalar(
             "SELECT count(*) FROM articles a WHERE NOT EXISTS"
             " (SELECT 1 FROM matches m WHERE m.article_id = a.id)"
         )
         assert unmatched == 0  # every stored article has its match
+        # The alert the vote opened was sent but not marked: it is still to be confirmed.
+        states = [r[0] for r in store.conn.execute("SELECT state FROM alerts ORDER BY id")]
+        assert states == ["sent", "sent", "sending"]
     finally:
         store.close()
     # No manual step: the original folder, stale files and all, simply runs again.
     assert cli(config, None, "run", "--once")[0] == 0
     assert count(db, "SELECT count(*) FROM articles") == 4
     assert count(db, "SELECT count(*) FROM (SELECT DISTINCT source_id, guid FROM articles)") == 4
+    # The interrupted send waits for its lease to end before it is retried (delivery tests).
+    assert count(db, "SELECT count(*) FROM alerts WHERE state = 'sending'") == 1
 
 
 @pytest.mark.parametrize("damage", ["page2", "truncate"])
@@ -1023,6 +1029,45 @@ def test_f1_disk_full_is_a_saved_poll_error_not_a_crash(
     assert row is not None and "database or disk is full" in row["last_error"]
     assert row["failures"] == 1 and row["next_poll_at"]
     assert rt.store.scalar("SELECT count(*) FROM articles") == 0
+
+
+def test_f1_disk_full_in_a_group_of_polls_costs_only_the_poll_that_did_not_fit(
+    tmp_path: Path,
+    clock: FakeClock,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    runtimes: list[Runtime],
+) -> None:
+    """F1 for polls stored together (commit_group): the full disk ends the group's transaction,
+    so the polls are stored again one by one; the small ones fit, the big one is a saved error.
+    """
+    from monitor.pipeline import commit_group, fetch_one, prepare
+
+    httpserver.expect_request("/big.xml").respond_with_data(_full_feed(60))
+    for name in ("s1", "s2"):
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            rss([(f"{name}-1", f"Note {name}", "A short note.")])
+        )
+    base = f"http://127.0.0.1:{httpserver.port}"
+    sources = "\n".join(
+        f"  - {{id: {name}, kind: feed, url: '{base}/{name}.xml'}}" for name in ("s1", "big", "s2")
+    )
+    body = FEED_HEADER.format(extra="", sources=sources)
+    rt = project(tmp_path, body, clock)
+    rt.close()
+    pages = int(rt.store.scalar("PRAGMA page_count"))
+    rt.store.close()
+    monkeypatch.setenv(PRAGMAS_VARIABLE, f"max_page_count={pages + 12}")
+    rt = project(tmp_path, body, clock)
+    runtimes.append(rt)
+    group = [fetch_one(rt, prepare(rt, spec), clock.now()) for spec in rt.config.spec.sources]
+    reports = {r.source_id: r for r in commit_group(rt, group)}
+    assert reports["s1"].error == "" and reports["s2"].error == ""
+    assert "database or disk is full" in reports["big"].error
+    stored = dict(rt.store.conn.execute("SELECT source_id, count(*) FROM articles GROUP BY 1"))
+    assert stored == {"s1": 1, "s2": 1}
+    assert rt.store.scalar("SELECT failures FROM sources WHERE id = 'big'") == 1
+    assert rt.store.scalar("PRAGMA integrity_check") == "ok"
 
 
 def _as_other_user() -> list[str]:
