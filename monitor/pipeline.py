@@ -8,7 +8,7 @@ import logging
 import random
 import sqlite3
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -108,6 +108,10 @@ class Runtime:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     templates: TemplateSet = field(default_factory=lambda: TemplateSet.defaults())
     metrics: Metrics = field(default_factory=Metrics)
+    committer: GroupCommitter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.committer = GroupCommitter(self)
 
     @property
     def policy(self) -> RetryPolicy:
@@ -594,8 +598,12 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
 
 
 def poll_source(rt: Runtime, spec: SourceSpec) -> PollReport:
-    """Poll one source now and store what it yields; a failure is saved on the source row."""
-    return count_poll(rt, commit(rt, fetch_one(rt, prepare(rt, spec), rt.clock.now())))
+    """Poll one source now and store what it yields; a failure is saved on the source row.
+
+    Polls that finish while others are being stored are stored together (GroupCommitter).
+    """
+    fetched = fetch_one(rt, prepare(rt, spec), rt.clock.now())
+    return count_poll(rt, rt.committer.commit(fetched))
 
 
 def count_poll(rt: Runtime, report: PollReport) -> PollReport:
@@ -618,34 +626,83 @@ GROUP_MAX = 20
 
 
 def poll_many(rt: Runtime, specs: list[SourceSpec]) -> list[PollReport]:
-    """Poll sources concurrently: a global limit, a per-host limit, results stored as they come.
-
-    Fetching and parsing run in a thread pool; this thread stores the finished polls, all
-    those that finished while it stored the last ones together (commit_group).
-    """
+    """Poll sources concurrently: a global limit, a per-host limit, results stored as they come
+    (those that finish together in one transaction, see GroupCommitter)."""
     limits = rt.config.spec.fetch
     hosts: dict[str, threading.Semaphore] = {}
     for spec in specs:
         hosts.setdefault(host_of(spec), threading.Semaphore(limits.per_host))
     jobs = [prepare(rt, spec) for spec in _interleave_hosts(specs)]
 
-    def work(job: PollJob) -> Fetched:
+    def work(job: PollJob) -> PollReport:
         with hosts[host_of(job.spec)]:
-            return fetch_one(rt, job, rt.clock.now())
+            fetched = fetch_one(rt, job, rt.clock.now())
+        return count_poll(rt, rt.committer.commit(fetched))
 
     if len(jobs) <= 1:
-        return [count_poll(rt, commit(rt, work(job))) for job in jobs]
-    reports: list[PollReport] = []
+        return [work(job) for job in jobs]
     with ThreadPoolExecutor(max_workers=min(limits.max_concurrency, len(jobs))) as pool:
-        pending = {pool.submit(work, job) for job in jobs}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            finished = [future.result() for future in done]
-            for start in range(0, len(finished), GROUP_MAX):
-                stored = commit_group(rt, finished[start : start + GROUP_MAX])
-                reports += [count_poll(rt, report) for report in stored]
+        reports = list(pool.map(work, jobs))
     order = {spec.id: i for i, spec in enumerate(specs)}
     return sorted(reports, key=lambda r: order[r.source_id])
+
+
+class _Waiting:
+    """One poll handed to the GroupCommitter, and its outcome once stored."""
+
+    def __init__(self, fetched: Fetched) -> None:
+        self.fetched = fetched
+        self.done = threading.Event()
+        self.report: PollReport | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommitter:
+    """Store finished polls, those that arrive while others are being stored together.
+
+    The thread that finds no one storing becomes the leader: it stores everything waiting, in
+    groups of at most GROUP_MAX (commit_group), until nothing is left, and hands each poll's
+    report to the thread that polled it. A lone poll is stored alone, at once, as before.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._leading = False
+
+    def commit(self, fetched: Fetched) -> PollReport:
+        mine = _Waiting(fetched)
+        with self._lock:
+            self._queue.append(mine)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._drain()
+        mine.done.wait()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.report is not None
+        return mine.report
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._queue[:GROUP_MAX]
+                del self._queue[:GROUP_MAX]
+                if not batch:
+                    self._leading = False
+                    return
+            try:
+                reports = commit_group(self._rt, [w.fetched for w in batch])
+            except Exception as exc:  # never leave a waiting poller without an answer
+                for waiting in batch:
+                    waiting.error = exc
+                    waiting.done.set()
+                continue
+            for waiting, report in zip(batch, reports, strict=True):
+                waiting.report = report
+                waiting.done.set()
 
 
 def commit_group(rt: Runtime, group: list[Fetched]) -> list[PollReport]:
