@@ -254,7 +254,6 @@ def canonical_url(link: str, base: str) -> str:
         scheme, host, port_text, path, query = plain.groups()
         host = host.lower()
         port = int(port_text) if port_text else None
-        userinfo = ""
     else:
         try:
             parts = urlsplit(urljoin(base, link))
@@ -268,10 +267,9 @@ def canonical_url(link: str, base: str) -> str:
         except ValueError:
             return ""
         path, query = parts.path, parts.query
-        userinfo = parts.netloc.rpartition("@")[0]
+    # Any user name or password is dropped: "https://www.reuters.com:443@evil.example/" reads
+    # as one site and goes to another, and credentials have no place in an alert.
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    if userinfo:
-        netloc = f"{userinfo}@{netloc}"
     if query:
         query = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
     url: str = urlunsplit((scheme, netloc, path or "/", query or "", ""))
@@ -731,6 +729,11 @@ def _to_utf8(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
         body = body.decode("utf-8", _CP1252_BYTES).encode("utf-8")
         probe = {"content-type": "application/xml; charset=utf-8"}
         note = "charset (invalid UTF-8 bytes read as Windows-1252)"
+    if _codec(chosen).startswith(("utf-16", "utf-32")) and _is_utf8_without_nul(body):
+        # UTF-16 and UTF-32 text has NUL bytes in any markup; a body without them, valid as
+        # UTF-8, was mislabelled (as a UTF-32 label already was, by feedparser).
+        probe = {"content-type": "application/xml; charset=utf-8"}
+        note = f"charset (declared {declared}, but the body is UTF-8 and was read as such)"
     if _codec(chosen) in _LATIN_CODECS and _is_utf8_not_ascii(body):
         # Valid UTF-8 with non-ASCII bytes is practically never meant as latin-1 (Miniflux
         # makes the same call); reading it as declared would store mojibake.
@@ -790,6 +793,16 @@ def _codec(name: str) -> str:
         return codecs.lookup(name).name
     except LookupError:
         return ""
+
+
+def _is_utf8_without_nul(body: bytes) -> bool:
+    if b"\x00" in body[:4096]:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_utf8_not_ascii(body: bytes) -> bool:

@@ -161,8 +161,18 @@ UTF8_BODY = LATIN1_BODY.decode("latin-1").encode("utf-8")
         (UTF8_BODY, "text/html; charset=windows-1252", "charset (declared windows-1252, but"),
         (LATIN1_BODY, "application/xml; charset=utf-8", "charset (CharacterEncodingOverride"),
         (LATIN1_BODY, "text/xml; charset=iso-8859-1", ""),
+        (UTF8_BODY, "application/rss+xml; charset=utf-16", "charset (declared utf-16, but"),
+        (UTF8_BODY, "application/rss+xml; charset=UTF-16LE", "charset (declared UTF-16LE, but"),
     ],
-    ids=["text-xml-utf8", "header-latin1-utf8", "html-cp1252-utf8", "header-utf8-latin1", "latin1"],
+    ids=[
+        "text-xml-utf8",
+        "header-latin1-utf8",
+        "html-cp1252-utf8",
+        "header-utf8-latin1",
+        "latin1",
+        "header-utf16-utf8",
+        "header-utf16le-utf8",
+    ],
 )
 def test_http_charset(body: bytes, content_type: str, warning: str) -> None:
     feed = normalize(fetch(body, {"Content-Type": content_type}))
@@ -233,7 +243,10 @@ def test_long_text_is_capped() -> None:
         ),
         ("http://example.com/?b=2&a=1&a=0", "http://example.com/?b=2&a=1&a=0"),
         ("http://example.com/?q=a%20b&utm%5Fsource=x", "http://example.com/?q=a%20b"),
-        ("http://user:pw@Example.com/", "http://user:pw@example.com/"),
+        ("http://user:pw@Example.com/", "http://example.com/"),
+        # A user name can make a link read as another site: it is dropped.
+        ("https://www.reuters.com:443@evil.example/x", "https://evil.example/x"),
+        ("http://www.bbc.co.uk%2Fnews@evil.example/x", "http://evil.example/x"),
         ("http://[::1]:80/x", "http://[::1]/x"),
         ("  http://example.com/ spaced  ", "http://example.com/spaced"),
         ("javascript:alert(1)", ""),
