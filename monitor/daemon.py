@@ -67,6 +67,8 @@ class Daemon:
         self._lock = threading.Lock()
         self.in_flight: set[str] = set()
         self.host_load: Counter[str] = Counter()
+        # Polls of sources whose last poll failed, per host and in all: see tick().
+        self.failing_load: Counter[str] = Counter()
 
     def tick(self) -> None:
         """Start a poll for every due source that is not already being polled."""
@@ -74,7 +76,14 @@ class Daemon:
             return
         source_q.rebase_after_clock_jump(self.rt.store, self.clock.now())
         specs = {spec.id: spec for spec in self.rt.config.spec.sources if spec.enabled}
-        per_host = self.rt.config.spec.fetch.per_host
+        fetch = self.rt.config.spec.fetch
+        per_host = fetch.per_host
+        # Sources whose last poll failed (often: one that hangs until its timeout) get at most
+        # half of a host's connections and half of all polls, so that a hundred hanging feeds
+        # cannot hold every slot while the healthy ones wait minutes for their turn.
+        failing = source_q.failing_source_ids(self.rt.store)
+        failing_per_host = max(1, per_host // 2)
+        failing_in_all = max(1, fetch.max_concurrency // 2)
         # Longest waiting first: a busy host's free connection goes to the source that has
         # waited longest, not always to the one listed first in the config.
         for source_id in source_q.due_source_ids(self.rt.store, self.clock.now()):
@@ -82,19 +91,31 @@ class Daemon:
             if spec is None:
                 continue
             host = host_of(spec)
+            failed = spec.id in failing
             with self._lock:
                 if spec.id in self.in_flight or self.host_load[host] >= per_host:
                     continue
+                if failed and (
+                    self.failing_load[host] >= failing_per_host
+                    or self.failing_load.total() >= failing_in_all
+                ):
+                    continue
                 self.in_flight.add(spec.id)
                 self.host_load[host] += 1
+                if failed:
+                    self.failing_load[host] += 1
             future = self.polls.submit(poll_source, self.rt, spec)
-            future.add_done_callback(self._done(spec, host))
+            future.add_done_callback(self._done(spec, host, failed))
 
-    def _done(self, spec: SourceSpec, host: str) -> Callable[[Future[PollReport]], None]:
+    def _done(
+        self, spec: SourceSpec, host: str, failed: bool
+    ) -> Callable[[Future[PollReport]], None]:
         def finished(future: Future[PollReport]) -> None:
             with self._lock:
                 self.in_flight.discard(spec.id)
                 self.host_load[host] -= 1
+                if failed:
+                    self.failing_load[host] -= 1
             exc = future.exception()
             if isinstance(exc, FetchCancelled):
                 log.info("poll of %s stopped: news-monitor is stopping", spec.id)

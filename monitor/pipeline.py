@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import itertools
 import logging
 import random
+import re
+import socket
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -616,9 +619,39 @@ def count_poll(rt: Runtime, report: PollReport) -> PollReport:
 
 
 def host_of(spec: SourceSpec) -> str:
+    """The server a source is fetched from, for the per-host limit.
+
+    Addresses are compared in one form: "127.1", "0x7f000001", "2130706433" and
+    "::ffff:127.0.0.1" all reach 127.0.0.1, and counted apart they would give one server
+    several times its share of connections. (Different names for one server cannot be told
+    apart without asking DNS.)
+    """
     if spec.kind != "feed" or not spec.url:
         return f"local:{spec.id}"
-    return urlsplit(spec.url).hostname or spec.url
+    try:
+        host = urlsplit(spec.url).hostname or spec.url
+    except ValueError:
+        return spec.url
+    return _canonical_host(host)
+
+
+_LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]+")
+
+
+def _canonical_host(host: str) -> str:
+    host = host.rstrip(".").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if not _LEGACY_IPV4.fullmatch(host) or not any(c.isdigit() for c in host):
+            return host
+        try:
+            # The forms inet_aton (and so the dialler) accepts: 127.1, 0x7f.1, 017700000001.
+            return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+        except OSError:
+            return host
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
 
 
 # At most this many finished polls are stored in one transaction (see commit_group).

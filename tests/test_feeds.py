@@ -478,3 +478,50 @@ def test_parse_workers_match_like_the_daemon_and_rules_reloaded_meanwhile_win(
     commit(rt, fetched)
     assert rt.store.scalar("SELECT count(*) FROM matches WHERE rule_id = 'missile-launch'") == 0
     assert rt.store.scalar("SELECT count(*) FROM articles") == 2
+
+
+def test_failing_sources_get_half_a_hosts_connections_and_spellings_are_one_host(
+    tmp_path: Path, clock: FakeClock, make: list[Runtime]
+) -> None:
+    # Found by a hostile-feed run: a hundred feeds that hang until their timeout, always the
+    # longest waiting, took every connection to their host, and the healthy feeds there were
+    # polled minutes late. And "127.1" or "0x7f000001" counted as hosts of their own.
+    import socket
+    import threading
+
+    from monitor.daemon import Daemon
+
+    held: list[socket.socket] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def blackhole() -> None:
+        try:
+            while True:
+                held.append(listener.accept()[0])  # accept and never answer
+        except OSError:
+            return
+
+    threading.Thread(target=blackhole, daemon=True).start()
+    spellings = ["127.0.0.1", "127.1", "0x7f000001"]
+    sources = [
+        feed_source(f"{kind}-{i}", f"http://{spellings[i]}:{port}/{kind}{i}.xml")
+        for kind in ("a-fail", "b-ok")
+        for i in range(3)
+    ]
+    rt = runtime(tmp_path, clock, make, *sources)
+    rt.store.execute("UPDATE sources SET failures = 1 WHERE id LIKE 'a-fail-%'")
+    daemon = Daemon(rt, clock)
+    try:
+        daemon.tick()
+        # fetch.per_host is 2: one slot for the failing sources, whatever their spelling.
+        assert daemon.in_flight == {"a-fail-0", "b-ok-0"}
+        assert dict(daemon.host_load) == {"127.0.0.1": 2}
+    finally:
+        rt.poller.cancel.set()
+        daemon.polls.shutdown(wait=True)
+        listener.close()
+        for conn in held:
+            conn.close()

@@ -131,6 +131,11 @@ def due_source_ids(store: Store, now: datetime, longest: timedelta | None = None
     return [str(r["id"]) for r in rows]
 
 
+def failing_source_ids(store: Store) -> set[str]:
+    """Return the ids of sources whose last poll failed."""
+    return {str(r["id"]) for r in store.query("SELECT id FROM sources WHERE failures > 0")}
+
+
 def rebase_after_clock_jump(store: Store, now: datetime) -> int:
     """Keep each source's planned wait when the clock went back.
 
