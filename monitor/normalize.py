@@ -78,13 +78,16 @@ _TAG = re.compile(r"<[^>]*>?")
 # The markup html.parser and this regex read alike, tag for tag: a start or end tag with a
 # plain name and plainly written attributes. Anything else sends the fragment to html.parser.
 _WS = "[ \t\n\r\f]"
+# Possessive (*+): the attribute list is read once, never backtracked into. Plain * kept a
+# backtracking point per attribute, about 1 KB per 4 characters of one tag: a 2 MB tag with
+# half a million attributes ran a parse worker out of memory (found by a hostile-feed run).
 _ATTRIBUTES = (
     rf"(?:{_WS}+[A-Za-z_:][-A-Za-z0-9_:.]*(?:{_WS}*={_WS}*"
-    rf"(?:\"[^\"<>]*\"|'[^'<>]*'|[^ \t\n\r\f\"'=<>`/]+(?=[ \t\n\r\f>])))?)*"
+    rf"(?:\"[^\"<>]*\"|'[^'<>]*'|[^ \t\n\r\f\"'=<>`/]+(?=[ \t\n\r\f>])))?)*+"
 )
 _SIMPLE_TAG = re.compile(rf"<(/?)([A-Za-z][A-Za-z0-9]*)({_ATTRIBUTES}){_WS}*(/?)>")
 _ANY_TAG = rf"</?[A-Za-z][A-Za-z0-9]*{_ATTRIBUTES}{_WS}*/?>"
-_TAG_RUNS = re.compile(rf"({_ANY_TAG}(?:{_ANY_TAG})*)")  # not (...)+: a leading "<" is fast
+_TAG_RUNS = re.compile(rf"({_ANY_TAG}(?:{_ANY_TAG})*+)")  # not (...)+: a leading "<" is fast
 # What a run of tags adds, by its text; and two markers: a run that holds <pre> or </pre>,
 # and one html.parser must read.
 _RUN_MARKS: dict[str, str] = {}

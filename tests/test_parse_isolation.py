@@ -280,6 +280,19 @@ def test_memory_limit_stops_the_parse_and_the_pool_still_works() -> None:
         assert capped.parse(good()).articles[0].title == "Story 0"
 
 
+def test_a_tag_with_half_a_million_attributes_costs_no_memory_to_speak_of(
+    pool: ParsePool,
+) -> None:
+    # Found by a hostile-feed run: reading the attribute list of one 2 MB tag in an item's
+    # HTML kept a backtracking point per attribute, ran the worker out of memory (512 MiB)
+    # and lost every item of the feed. The pool here allows 256 MiB.
+    tag = "&lt;a " + "x=1 " * 500_000 + "&gt;"
+    body = rss(f"<title>Attributes</title><description>Hello {tag}world</description>".encode())
+    feed = pool.parse(fetch(body))
+    assert [a.title for a in feed.articles] == ["Attributes"]
+    assert feed.articles[0].text == "Hello world"
+
+
 def test_errors_from_normalize_pass_through_unchanged(pool: ParsePool) -> None:
     for body, message in [
         (b"", "empty response"),
