@@ -659,3 +659,40 @@ def test_impossible_time_zone_offsets_are_not_trusted(date: str, expected: datet
     feed = normalize(fetch(body))
     assert feed.articles[0].published_at == expected
     assert ("no usable date" in feed.warning) == (expected == FETCHED_AT)
+
+
+def test_markup_the_xml_reader_takes_minutes_over_is_refused_at_once() -> None:
+    # Found by a hostile-feed run: 40,000 attributes on one element took the XML reader more
+    # than the 10 s parse limit, and a feed parsing in just under it was never backed off.
+    def feed(item_attrs: str) -> bytes:
+        return (
+            "<rss version='2.0'><channel><title>t</title>"
+            f"<item><title{item_attrs}>T</title><guid>g</guid></item></channel></rss>"
+        ).encode()
+
+    many = "".join(f' a{i}="1"' for i in range(1_001))
+    with pytest.raises(FetchError) as caught:
+        normalize(fetch(feed(many)))
+    assert str(caught.value) == "malformed feed: an element with 1,001 attributes (more than 1,000)"
+    spread = (
+        "<rss version='2.0'><channel><title>t</title>"
+        + "".join(f"<item xmlns:n{i}='urn:n:{i}'><n{i}:x>v</n{i}:x></item>" for i in range(1_001))
+        + "</channel></rss>"
+    ).encode()
+    with pytest.raises(FetchError) as caught:
+        normalize(fetch(spread))
+    assert str(caught.value) == "malformed feed: 1,001 namespaces (more than 1,000)"
+    # Below the limits (and a long attribute value, or one namespace declared on every
+    # item) nothing changes.
+    fine = "".join(f' a{i}="1"' for i in range(999)) + f' long="{"x" * 50_000}"'
+    assert [a.title for a in normalize(fetch(feed(fine))).articles] == ["T"]
+    again = (
+        "<rss version='2.0'><channel><title>t</title>"
+        + "".join(
+            f"<item xmlns:dc='http://purl.org/dc/elements/1.1/'><title>T{i}</title>"
+            f"<guid>g{i}</guid></item>"
+            for i in range(1_500)
+        )
+        + "</channel></rss>"
+    ).encode()
+    assert len(normalize(fetch(again)).articles) == 1_000  # MAX_ITEMS newest
