@@ -21,7 +21,7 @@ import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from html import unescape
 from html.parser import HTMLParser
@@ -914,7 +914,8 @@ def _published(entry: Any, fetched_at: datetime) -> tuple[datetime | None, str]:
         parsed = _get(entry, key)
         if not isinstance(parsed, time.struct_time):
             continue
-        if _impossible_offset(_str(_get(entry, key.removesuffix("_parsed")))):
+        raw = _str(_get(entry, key.removesuffix("_parsed")))
+        if _impossible_offset(raw) or _impossible_iso_date(raw):
             continue
         try:
             when = datetime(*parsed[:6], tzinfo=UTC)
@@ -937,6 +938,38 @@ def _impossible_offset(date_string: str) -> bool:
     """
     found = _OFFSET.search(date_string)
     return found is not None and (int(found[1]) > 14 or int(found[2]) >= 60)
+
+
+# ISO 8601 dates as feeds write them: "2024-02-30T00:00:00Z", "2024-W53-8".
+_ISO_DATE = re.compile(
+    r"\s*([+-]?\d+)-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?"
+)
+_ISO_WEEK = re.compile(r"\s*(\d{4})-?W(\d{1,2})(?:-?(\d))?")
+
+
+def _impossible_iso_date(date_string: str) -> bool:
+    """Whether an ISO 8601 date names a day or time that does not exist.
+
+    feedparser rolls them over into plausible wrong dates ("2024-02-30" became 1 March,
+    "10000-01-01" 2010, "2024-13-45T99:99:99Z" 2025); such a date is not trusted, nor is
+    any week date.
+    """
+    if _ISO_WEEK.match(date_string) is not None:
+        return True  # feedparser reads even valid week dates wrong ("2025-W01-3": 1 November)
+    found = _ISO_DATE.match(date_string)
+    if found is None:
+        return False
+    year = found[1]
+    if not year.isdigit() or len(year) != 4:
+        return True
+    try:
+        date(int(year), int(found[2]), int(found[3]))
+    except ValueError:
+        return True
+    if found[4] is None:
+        return False
+    hour, minute, second = int(found[4]), int(found[5]), int(found[6] or 0)
+    return hour > 24 or minute > 59 or second > 60
 
 
 def _ttl(feed: Any) -> float | None:

@@ -649,9 +649,18 @@ def test_invisible_format_characters_inside_words_are_not_stored() -> None:
         ("Wed, 31 Dec 2025 12:00:00 +2500", FETCHED_AT),
         ("2025-12-31T12:00:00-25:00", FETCHED_AT),
         ("2025-12-31T12:00:00+05:99", FETCHED_AT),
+        # Days and times that do not exist were rolled over into plausible wrong dates.
+        ("2024-02-30T00:00:00Z", FETCHED_AT),
+        ("2024-13-45T99:99:99Z", FETCHED_AT),
+        ("10000-01-01T00:00:00Z", FETCHED_AT),
+        ("-0001-01-01T00:00:00Z", FETCHED_AT),
+        ("2024-W53-8", FETCHED_AT),
+        ("2025-12-31T24:00:00Z", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2024-02-29T10:00:00Z", datetime(2024, 2, 29, 10, tzinfo=UTC)),
+        ("2025-W01-3", FETCHED_AT),  # feedparser reads even a valid week date as 1 November
     ],
 )
-def test_impossible_time_zone_offsets_are_not_trusted(date: str, expected: datetime) -> None:
+def test_impossible_dates_and_offsets_are_not_trusted(date: str, expected: datetime) -> None:
     body = (
         "<rss version='2.0'><channel><title>t</title><item><title>x</title>"
         f"<pubDate>{date}</pubDate></item></channel></rss>"
