@@ -539,8 +539,9 @@ def _article(
     content_html, content_type = "", ""
     for content in _get(entry, "content") or []:
         content_html, content_type = _detail(content, _get(content, "value"))
-        if content_html.strip():
+        if content_html.strip() and _is_text_type(content_type):
             break
+        content_html, content_type = "", ""
     summary_text, summary_words = _to_text(summary_html, summary_type)
     text, words = _to_text(content_html, content_type)
     if not text:
@@ -1019,11 +1020,18 @@ def _detail(detail: Any, value: Any) -> tuple[str, str]:
 
 def _to_text(value: str, mime: str) -> tuple[str, str | None]:
     """Return the stored text of a text construct, and its _words if they came cheap."""
-    if not value:
+    if not value or not _is_text_type(mime):
+        # Atom content may be an image, a PDF or any other media type, base64-encoded:
+        # that is no text to store or match.
         return "", ""
     if mime == "text/plain":
         return _store_text(_tidy(value.replace("\r", "\n"))), None
     return _html_stored(value)
+
+
+def _is_text_type(mime: str) -> bool:
+    mime = mime.strip().lower()
+    return not mime or mime.startswith("text/") or mime.endswith(("+xml", "/xml", "html"))
 
 
 def _title(html: str) -> str:

@@ -705,3 +705,22 @@ def test_markup_the_xml_reader_takes_minutes_over_is_refused_at_once() -> None:
         + "</channel></rss>"
     ).encode()
     assert len(normalize(fetch(again)).articles) == 1_000  # MAX_ITEMS newest
+
+
+def test_atom_content_that_is_not_text_is_not_stored_as_text() -> None:
+    # Found by a hostile-feed run: base64 PDF or image content was stored (and matched) as the
+    # article's text.
+    body = (
+        b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title>"
+        b"<entry><id>urn:1</id><title>Chart</title><summary>The chart of the day.</summary>"
+        b"<content type='image/png'>TWlzc2lsZSBsYXVuY2hlZA==</content></entry>"
+        b"<entry><id>urn:2</id><title>Report</title>"
+        b"<content type='application/pdf'>JVBERi0xLjQK</content>"
+        b"<content type='html'>&lt;p&gt;The report.&lt;/p&gt;</content></entry>"
+        b"</feed>"
+    )
+    feed = normalize(fetch(body))
+    assert [(a.title, a.text) for a in feed.articles] == [
+        ("Chart", "The chart of the day."),
+        ("Report", "The report."),
+    ]
