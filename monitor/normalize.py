@@ -310,6 +310,20 @@ def canonical_url(link: str, base: str) -> str:
     return url if len(url) <= URL_CHARS else ""
 
 
+def _without_unclosed_comment(html: str) -> str:
+    """Cut ``html`` at a comment that never ends: a browser hides the rest, as a comment.
+
+    html.parser hands it on as text, so words a reader never sees were stored and matched.
+    """
+    start = html.find("<!--")
+    while start != -1:
+        end = html.find("-->", start + 4)
+        if end == -1:
+            return html[:start]
+        start = html.find("<!--", end + 3)
+    return html
+
+
 def html_to_text(html: str) -> str:
     """Return the readable text of an HTML fragment: paragraphs kept, markup and scripts gone."""
     text = _simple_html_text(html)
@@ -320,6 +334,7 @@ def html_to_text(html: str) -> str:
 
 def _parsed_html_text(html: str) -> str:
     """What _TextExtractor (html.parser) collects from ``html``."""
+    html = _without_unclosed_comment(html)
     extractor = _TextExtractor()
     try:
         extractor.feed(html)

@@ -356,6 +356,8 @@ def test_entities_smuggled_past_the_doctype_are_not_expanded() -> None:
         ("<![bogus marked section <b>bold</b>", "bold"),
         ("<div>" * 5000 + "deep" + "</div>" * 5000, "deep"),
         ("", ""),
+        # A comment that never ends hides the rest, as in a browser (hostile-feed run).
+        ("<p>Shown</p><!-- x --><p>too</p><!-- <p>never shown", "Shown\n\ntoo"),
     ],
     ids=[
         "paragraphs",
@@ -368,6 +370,7 @@ def test_entities_smuggled_past_the_doctype_are_not_expanded() -> None:
         "marked",
         "deep",
         "empty",
+        "unclosed-comment",
     ],
 )
 def test_html_to_text(html: str, text: str) -> None:
