@@ -423,6 +423,7 @@ class Fetched:
     matches: list[list[Match]] | None = None
     rules_version: int = 0
     signatures: list[Signature | None] | None = None
+    parse_seconds: float = 0.0
 
 
 def is_due(rt: Runtime, spec: SourceSpec, now: datetime) -> bool:
@@ -482,6 +483,7 @@ def fetch_one(rt: Runtime, job: PollJob, now: datetime) -> Fetched:
         matches=polled.matches,
         rules_version=polled.rules_version,
         signatures=polled.signatures,
+        parse_seconds=polled.parse_seconds,
     )
 
 
@@ -557,6 +559,11 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         next_poll = schedule.after_success(
             now=now, interval=interval, rng=rt.rng, max_age=fetched.max_age, ttl=fetched.ttl
         )
+        slow = schedule.slow_parse_wait(fetched.parse_seconds)
+        if slow is not None and now + slow > next_poll:
+            next_poll = now + slow
+            note = f"parsing took {fetched.parse_seconds:.1f} s of CPU; next poll in {_human(slow)}"
+            report.warning = f"{report.warning}; {note}" if report.warning else note
         source_q.record_success(
             rt.store,
             spec.id,

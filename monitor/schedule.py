@@ -59,3 +59,20 @@ def after_failure(
     if retry_after is not None:
         wait = max(wait, min(retry_after, MAX_SERVER_DELAY.total_seconds()))
     return now + timedelta(seconds=wait)
+
+
+# A feed that costs a parse worker more than this much CPU per poll is polled less often...
+SLOW_PARSE_SECONDS = 1.0
+# ...at most once per this many times its parse time: at most about 2% of one core each.
+SLOW_PARSE_FACTOR = 60
+
+
+def slow_parse_wait(parse_seconds: float) -> timedelta | None:
+    """The least wait before the next poll of a feed this costly to parse, or None.
+
+    A hostile or bloated feed that parses in just under the parse time limit would otherwise
+    hold a parse worker for seconds on every poll, and every other feed's parse waits.
+    """
+    if parse_seconds <= SLOW_PARSE_SECONDS:
+        return None
+    return timedelta(seconds=parse_seconds * SLOW_PARSE_FACTOR)

@@ -525,3 +525,27 @@ def test_failing_sources_get_half_a_hosts_connections_and_spellings_are_one_host
         listener.close()
         for conn in held:
             conn.close()
+
+
+def test_a_feed_that_is_costly_to_parse_is_polled_less_often(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    # Found by a hostile-feed run: feeds that parsed in just under the parse time limit held
+    # the parse workers for seconds on every poll, and every other feed's parse waited.
+    import dataclasses
+
+    httpserver.expect_request("/a.xml").respond_with_data(rss([("g1", "T", LAUNCH)]))
+    rt = runtime(tmp_path, clock, make, feed_source("a", httpserver.url_for("/a.xml")))
+    spec = rt.config.spec.sources[0]
+    fetched = fetch_one(rt, prepare(rt, spec), clock.now())
+    # The worker says what the feed cost it: a little CPU for one item.
+    assert 0 < fetched.parse_seconds < 1
+    commit(rt, fetched)
+    normal = parse_iso(str(row(rt, "a")["next_poll_at"])) - clock.now()
+    assert normal <= timedelta(minutes=11)  # every: 10m, with jitter
+    # The same poll had it cost 20 s of CPU: the next one waits 60 times that, and says why.
+    clock.advance(timedelta(minutes=11))
+    costly = dataclasses.replace(fetch_one(rt, prepare(rt, spec), clock.now()), parse_seconds=20.0)
+    report = commit(rt, costly)
+    assert parse_iso(str(row(rt, "a")["next_poll_at"])) - clock.now() == timedelta(minutes=20)
+    assert "parsing took 20.0 s of CPU; next poll in 20m" in report.warning

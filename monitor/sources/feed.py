@@ -33,6 +33,8 @@ class Polled:
     matches: list[list[Match]] | None = None
     rules_version: int = 0
     signatures: list[Signature | None] | None = None
+    # CPU seconds the parse worker spent on the feed.
+    parse_seconds: float = 0.0
 
 
 def limits_from(spec: FetchSpec) -> FetchLimits:
@@ -121,6 +123,7 @@ class FeedPoller:
             matches=done.matches,
             rules_version=done.rules_version,
             signatures=done.signatures,
+            parse_seconds=done.seconds,
         )
 
     def set_rules(self, version: int, specs: list[RuleSpec]) -> None:

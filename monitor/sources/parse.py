@@ -19,6 +19,7 @@ import multiprocessing
 import resource
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -57,6 +58,8 @@ class Parsed:
     rules_version: int = 0
     # The story signature of each article with a match that counts (None for the others).
     signatures: list[Signature | None] | None = None
+    # CPU seconds the worker spent on this feed (parsing, matching, signing).
+    seconds: float = 0.0
 
 
 def parse_inline(result: FetchResult) -> NormalizedFeed:
@@ -293,10 +296,11 @@ def _handle(task: FetchResult, rules: tuple[int, RuleSet] | None) -> tuple[str, 
     """Normalize one task (and match its articles) and return a picklable reply."""
     from monitor.normalize import normalize
 
+    started = time.process_time()
     try:
         feed = normalize(task)
         if rules is None:
-            return "ok", Parsed(feed)
+            return "ok", Parsed(feed, seconds=time.process_time() - started)
         from monitor.rules.match import match_article
         from monitor.stories import story_signature
 
@@ -309,7 +313,7 @@ def _handle(task: FetchResult, rules: tuple[int, RuleSet] | None) -> tuple[str, 
             else None
             for article, found in zip(feed.articles, matches, strict=True)
         ]
-        return "ok", Parsed(feed, matches, version, signatures)
+        return "ok", Parsed(feed, matches, version, signatures, time.process_time() - started)
     except FetchError as exc:
         return "error", str(exc)
     except MemoryError:
