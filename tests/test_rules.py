@@ -183,6 +183,39 @@ def test_lookalike_letters_do_not_hide_a_trigger(text: str) -> None:
     assert any(not h.matched.isascii() for h in launch[0].hits)
 
 
+@pytest.mark.parametrize(
+    ("title", "text", "fires"),
+    [
+        (
+            "Nuri rocket places satellites in orbit",
+            "The Nuri rocket blasted off on Thursday. It was the third launch of the"
+            " three-stage, 200-tonne rocket. Its small satellite is now in orbit.",
+            False,
+        ),
+        (
+            "North Korea fires rockets",
+            "North Korea fired a salvo of rockets into the sea. It put a spy satellite into"
+            " orbit last month with ballistic missile technology, officials said.",
+            True,
+        ),
+        (
+            "Rockets fired at Ashkelon",
+            "Militants fired a barrage of rockets at Ashkelon on Monday; satellite images"
+            " later showed the launch sites.",
+            True,
+        ),
+    ],
+)
+def test_a_space_launch_is_told_apart_by_the_whole_article(
+    title: str, text: str, fires: bool
+) -> None:
+    from tests.conftest import ROOT
+
+    ruleset = compile_rules(load_rules(ROOT / "rules", ["console"]).specs)
+    found = {m.rule_id for m in match_article(ruleset, article(text, title))}
+    assert ("missile-launch" in found) == fires
+
+
 def test_words_wholly_in_another_script_are_not_folded() -> None:
     from monitor.text import fold
 
