@@ -844,24 +844,20 @@ def _codec(name: str) -> str:
         return ""
 
 
-def _is_utf8_without_nul(body: bytes) -> bool:
-    if b"\x00" in body[:4096]:
-        return False
+def _is_utf8(body: bytes) -> bool:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _is_utf8_without_nul(body: bytes) -> bool:
+    return b"\x00" not in body[:4096] and _is_utf8(body)
 
 
 def _is_utf8_not_ascii(body: bytes) -> bool:
-    if body.isascii():
-        return False
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return not body.isascii() and _is_utf8(body)
 
 
 def _declaration_end(data: bytes, pos: int) -> int:

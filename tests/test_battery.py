@@ -961,9 +961,15 @@ def _full_feed(count_: int) -> bytes:
 
 
 def _disk_full_runtime(
-    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, url: str, made: list[Runtime]
+    tmp_path: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    made: list[Runtime],
+    sources: str = "",
 ) -> Runtime:
-    body = FEED_HEADER.format(extra="", sources=f"  - {{id: f, kind: feed, url: '{url}'}}")
+    sources = sources or f"  - {{id: f, kind: feed, url: '{url}'}}"
+    body = FEED_HEADER.format(extra="", sources=sources)
     rt = project(tmp_path, body, clock)  # creates and migrates the database, no limit yet
     rt.close()
     pages = int(rt.store.scalar("PRAGMA page_count"))
@@ -1052,14 +1058,7 @@ def test_f1_disk_full_in_a_group_of_polls_costs_only_the_poll_that_did_not_fit(
     sources = "\n".join(
         f"  - {{id: {name}, kind: feed, url: '{base}/{name}.xml'}}" for name in ("s1", "big", "s2")
     )
-    body = FEED_HEADER.format(extra="", sources=sources)
-    rt = project(tmp_path, body, clock)
-    rt.close()
-    pages = int(rt.store.scalar("PRAGMA page_count"))
-    rt.store.close()
-    monkeypatch.setenv(PRAGMAS_VARIABLE, f"max_page_count={pages + 12}")
-    rt = project(tmp_path, body, clock)
-    runtimes.append(rt)
+    rt = _disk_full_runtime(tmp_path, clock, monkeypatch, "", runtimes, sources)
     group = [fetch_one(rt, prepare(rt, spec), clock.now()) for spec in rt.config.spec.sources]
     reports = {r.source_id: r for r in commit_group(rt, group)}
     assert reports["s1"].error == "" and reports["s2"].error == ""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +59,30 @@ def row(rt: Runtime, source_id: str) -> dict[str, object]:
     found = source_q.get_source(rt.store, source_id)
     assert found is not None
     return found
+
+
+@contextlib.contextmanager
+def silent_server(host: str = "127.0.0.1") -> Iterator[int]:
+    """A TCP server on ``host`` that accepts every connection and never answers; its port."""
+    held: list[socket.socket] = []
+    listener = socket.socket()
+    listener.bind((host, 0))
+    listener.listen()
+
+    def accept() -> None:
+        try:
+            while True:
+                held.append(listener.accept()[0])
+        except OSError:
+            return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
 
 
 def test_a_few_hundred_feeds_some_broken_then_all_unchanged(
@@ -392,61 +419,40 @@ def test_run_once_logs_stay_free_of_feed_credentials(
 def test_one_hung_source_does_not_hold_up_the_others(
     tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
 ) -> None:
-    import socket
-    import threading
     import time
 
     from monitor.daemon import Daemon
 
-    held: list[socket.socket] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-
-    def blackhole() -> None:
-        try:
-            while True:
-                conn, _ = listener.accept()
-                held.append(conn)  # accept and never answer
-        except OSError:
-            return
-
-    threading.Thread(target=blackhole, daemon=True).start()
     for i in range(19):
         httpserver.expect_request(f"/f{i}.xml").respond_with_data(rss([(f"g{i}", "T", "x")]))
     sources = [feed_source(f"fast-{i}", httpserver.url_for(f"/f{i}.xml")) for i in range(19)]
-    sources.append(feed_source("hung", f"http://127.0.0.2:{port}/feed.xml"))
-    listener.close()
-    listener = socket.socket()
-    listener.bind(("127.0.0.2", port))
-    listener.listen()
-    threading.Thread(target=blackhole, daemon=True).start()
-    rt = runtime(tmp_path, clock, make, *sources)
-    daemon = Daemon(rt, clock)
-    try:
-        daemon.tick()
-        assert "hung" in daemon.in_flight
-        deadline = time.monotonic() + 10
-        busiest = 0
-        while time.monotonic() < deadline:
-            done = rt.store.scalar("SELECT count(*) FROM sources WHERE last_success_at IS NOT NULL")
-            if done == 19:
-                break
-            daemon.tick()  # what the scheduler does every second
-            busiest = max(busiest, daemon.host_load["127.0.0.1"])
-            time.sleep(0.02)
-        assert done == 19
-        assert busiest <= 2  # fetch.per_host
-        # The hung poll is still running: a new tick does not start a second one.
-        if "hung" in daemon.in_flight:
+    # The hung source is on another host, so the per-host limit does not hold it up.
+    with silent_server("127.0.0.2") as port:
+        sources.append(feed_source("hung", f"http://127.0.0.2:{port}/feed.xml"))
+        rt = runtime(tmp_path, clock, make, *sources)
+        daemon = Daemon(rt, clock)
+        try:
             daemon.tick()
-            assert list(daemon.in_flight) == ["hung"]
-    finally:
-        daemon.polls.shutdown(wait=True)
-        listener.close()
-        for conn in held:
-            conn.close()
+            assert "hung" in daemon.in_flight
+            deadline = time.monotonic() + 10
+            busiest = 0
+            while time.monotonic() < deadline:
+                done = rt.store.scalar(
+                    "SELECT count(*) FROM sources WHERE last_success_at IS NOT NULL"
+                )
+                if done == 19:
+                    break
+                daemon.tick()  # what the scheduler does every second
+                busiest = max(busiest, daemon.host_load["127.0.0.1"])
+                time.sleep(0.02)
+            assert done == 19
+            assert busiest <= 2  # fetch.per_host
+            # The hung poll is still running: a new tick does not start a second one.
+            if "hung" in daemon.in_flight:
+                daemon.tick()
+                assert list(daemon.in_flight) == ["hung"]
+        finally:
+            daemon.polls.shutdown(wait=True)
     assert "timed out" in str(row(rt, "hung")["last_error"]) or "deadline" in str(
         row(rt, "hung")["last_error"]
     )
@@ -486,45 +492,26 @@ def test_failing_sources_get_half_a_hosts_connections_and_spellings_are_one_host
     # Found by a hostile-feed run: a hundred feeds that hang until their timeout, always the
     # longest waiting, took every connection to their host, and the healthy feeds there were
     # polled minutes late. And "127.1" or "0x7f000001" counted as hosts of their own.
-    import socket
-    import threading
-
     from monitor.daemon import Daemon
 
-    held: list[socket.socket] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-
-    def blackhole() -> None:
-        try:
-            while True:
-                held.append(listener.accept()[0])  # accept and never answer
-        except OSError:
-            return
-
-    threading.Thread(target=blackhole, daemon=True).start()
     spellings = ["127.0.0.1", "127.1", "0x7f000001"]
-    sources = [
-        feed_source(f"{kind}-{i}", f"http://{spellings[i]}:{port}/{kind}{i}.xml")
-        for kind in ("a-fail", "b-ok")
-        for i in range(3)
-    ]
-    rt = runtime(tmp_path, clock, make, *sources)
-    rt.store.execute("UPDATE sources SET failures = 1 WHERE id LIKE 'a-fail-%'")
-    daemon = Daemon(rt, clock)
-    try:
-        daemon.tick()
-        # fetch.per_host is 2: one slot for the failing sources, whatever their spelling.
-        assert daemon.in_flight == {"a-fail-0", "b-ok-0"}
-        assert dict(daemon.host_load) == {"127.0.0.1": 2}
-    finally:
-        rt.poller.cancel.set()
-        daemon.polls.shutdown(wait=True)
-        listener.close()
-        for conn in held:
-            conn.close()
+    with silent_server() as port:
+        sources = [
+            feed_source(f"{kind}-{i}", f"http://{spellings[i]}:{port}/{kind}{i}.xml")
+            for kind in ("a-fail", "b-ok")
+            for i in range(3)
+        ]
+        rt = runtime(tmp_path, clock, make, *sources)
+        rt.store.execute("UPDATE sources SET failures = 1 WHERE id LIKE 'a-fail-%'")
+        daemon = Daemon(rt, clock)
+        try:
+            daemon.tick()
+            # fetch.per_host is 2: one slot for the failing sources, whatever their spelling.
+            assert daemon.in_flight == {"a-fail-0", "b-ok-0"}
+            assert dict(daemon.host_load) == {"127.0.0.1": 2}
+        finally:
+            rt.poller.cancel.set()
+            daemon.polls.shutdown(wait=True)
 
 
 def test_a_feed_that_is_costly_to_parse_is_polled_less_often(
