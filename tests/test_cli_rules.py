@@ -35,6 +35,7 @@ LABEL_SETS = [
     ("labeled_fresh.jsonl", 0.9),
     ("labeled_unseen.jsonl", 0.9),
     ("labeled_blind.jsonl", 0.9),
+    ("labeled_blind4.jsonl", 0.9),
 ]
 
 

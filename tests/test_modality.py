@@ -145,6 +145,14 @@ CASES: list[tuple[str, str, Modality, str]] = [
     ),
     ("readying", "Seoul sees signs the North is readying an ICBM [launch].", P, "readying"),
     (
+        "dismissing-as",
+        "A spokesman issued a statement dismissing as fiction the claim it had [fired] a missile.",
+        N,
+        "dismissing as",
+    ),
+    ("fabrication-after", "The 'missile [launch]' claim is a fabrication.", N, "is a fabrication"),
+    ("ready-to", "Its missile cities are ready to open [fire] at any moment.", H, "ready to"),
+    (
         "comparable-to",
         "Its power was comparable to a nuclear [strike].",
         H,

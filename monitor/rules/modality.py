@@ -185,7 +185,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "denied|denies|deny|denying|refuted|refutes|refute|retracted|retracts|not true"
         "|rejected reports|rejects reports|rejected claims|rejects claims"
         "|dismissed reports|dismisses reports|dismissed claims|dismisses claims"
-        "|dismissed as|dismisses as|rejected as|rejects as",
+        "|dismissed as|dismisses as|dismissing as|rejected as|rejects as|rejecting as",
     ),
     (
         _NEG,
@@ -194,7 +194,8 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         _PREDICATE_AFTER,
         "was denied|were denied|been denied|did not happen|did not take place|didn't happen"
         "|never happened|never took place|did not occur|had not occurred|was false|were false"
-        "|is false|are false|was untrue|were untrue|not imminent|not necessarily imminent",
+        "|is false|are false|was untrue|were untrue|not imminent|not necessarily imminent"
+        "|is fabrication|is a fabrication|was a fabrication|is a lie|was a lie",
     ),
     # Hedges.
     (_HEDGE, _Scope.VERB, True, _MODAL_AFTER, "may|might|could|would|should"),
@@ -204,7 +205,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         True,
         0,
         "threatened to|threatens to|threaten to|threatening to|vowed to|vows to|vow to"
-        "|vowing to|capable of|ability to|hopes to|wants to|want to|likely to",
+        "|vowing to|capable of|ability to|hopes to|wants to|want to|likely to|ready to",
     ),
     (
         _HEDGE,
