@@ -692,7 +692,10 @@ class _Waiting:
 
     def __init__(self, fetched: Fetched) -> None:
         self.fetched = fetched
-        self.done = threading.Event()
+        # Set when the poll is stored, or when its thread is asked to take the lead.
+        self.wake = threading.Event()
+        self.lead = False
+        self.stored = False
         self.report: PollReport | None = None
         self.error: BaseException | None = None
 
@@ -700,9 +703,10 @@ class _Waiting:
 class GroupCommitter:
     """Store finished polls, those that arrive while others are being stored together.
 
-    The thread that finds no one storing becomes the leader: it stores everything waiting, in
-    groups of at most GROUP_MAX (commit_group), until nothing is left, and hands each poll's
-    report to the thread that polled it. A lone poll is stored alone, at once, as before.
+    The thread that finds no one storing becomes the leader: it stores what is waiting, in
+    groups of at most GROUP_MAX (commit_group), and hands each poll's report to the thread
+    that polled it. Once its own poll is stored it passes the lead to the oldest waiting
+    thread, so no thread stores for others for long. A lone poll is stored alone, at once.
     """
 
     def __init__(self, rt: Runtime) -> None:
@@ -715,34 +719,45 @@ class GroupCommitter:
         mine = _Waiting(fetched)
         with self._lock:
             self._queue.append(mine)
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._drain()
-        mine.done.wait()
+            if not self._leading:
+                self._leading = mine.lead = True
+        while True:
+            if mine.lead:
+                mine.lead = False
+                self._store_until(mine)
+            mine.wake.wait()
+            mine.wake.clear()
+            if mine.stored:
+                break
         if mine.error is not None:
             raise mine.error
         assert mine.report is not None
         return mine.report
 
-    def _drain(self) -> None:
+    def _store_until(self, mine: _Waiting) -> None:
+        """Store groups until ``mine`` is stored; then pass the lead on, or end it."""
         while True:
             with self._lock:
+                if mine.stored:
+                    if self._queue:
+                        self._queue[0].lead = True
+                        self._queue[0].wake.set()
+                    else:
+                        self._leading = False
+                    return
                 batch = self._queue[:GROUP_MAX]
                 del self._queue[:GROUP_MAX]
-                if not batch:
-                    self._leading = False
-                    return
             try:
-                reports = commit_group(self._rt, [w.fetched for w in batch])
+                reports: list[PollReport | None] = list(
+                    commit_group(self._rt, [w.fetched for w in batch])
+                )
+                error: BaseException | None = None
             except Exception as exc:  # never leave a waiting poller without an answer
-                for waiting in batch:
-                    waiting.error = exc
-                    waiting.done.set()
-                continue
+                reports, error = [None] * len(batch), exc
             for waiting, report in zip(batch, reports, strict=True):
-                waiting.report = report
-                waiting.done.set()
+                waiting.report, waiting.error = report, error
+                waiting.stored = True
+                waiting.wake.set()
 
 
 def commit_group(rt: Runtime, group: list[Fetched]) -> list[PollReport]:
