@@ -536,3 +536,36 @@ def test_a_feed_that_is_costly_to_parse_is_polled_less_often(
     report = commit(rt, costly)
     assert parse_iso(str(row(rt, "a")["next_poll_at"])) - clock.now() == timedelta(minutes=20)
     assert "parsing took 20.0 s of CPU; next poll in 20m" in report.warning
+
+
+def test_polls_stored_together_each_get_their_own_report(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(24):
+        httpserver.expect_request(f"/f{i}.xml").respond_with_data(
+            rss([(f"g{i}-{k}", f"Item {k} of {i}", "x") for k in range(3)])
+        )
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        *(feed_source(f"f{i}", httpserver.url_for(f"/f{i}.xml")) for i in range(24)),
+    )
+    fetched = [fetch_one(rt, prepare(rt, spec), clock.now()) for spec in rt.config.spec.sources]
+    barrier = threading.Barrier(8)
+
+    def store(index: int) -> tuple[str, int]:
+        if index < 8:
+            barrier.wait()  # the first eight arrive together: one leads, the others wait
+        report = rt.committer.commit(fetched[index])
+        return report.source_id, report.ingest.new
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(store, range(len(fetched))))
+    assert got == [(f"f{i}", 3) for i in range(24)]
+    assert rt.store.scalar("SELECT count(*) FROM articles") == 72
+    # Nobody holds the lead afterwards: a lone poll is stored at once.
+    clock.advance(timedelta(minutes=11))
+    assert rt.committer.commit(fetch_one(rt, prepare(rt, rt.config.spec.sources[0]), clock.now()))
