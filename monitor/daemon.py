@@ -41,6 +41,7 @@ from monitor.web.health import CycleProbe
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+
 RELOAD_SECONDS = 2.0
 # How often the daemon asks whether retention is due (it prunes every few hours).
 PRUNE_SECONDS = 3600.0
@@ -69,19 +70,47 @@ class Daemon:
         self.host_load: Counter[str] = Counter()
         # Polls of sources whose last poll failed, per host and in all: see tick().
         self.failing_load: Counter[str] = Counter()
+        self._ticking = threading.Lock()
+        # Set by a finished poll that found a tick running: that tick goes round once more.
+        self._again = False
 
     def tick(self) -> None:
         """Start a poll for every due source that is not already being polled."""
         if self.stop_event.is_set():
             return
+        with self._ticking:
+            self._again = False
+            self._tick()
+
+    def _kick(self) -> None:
+        """Start the next due polls now that a poll finished, not at the next tick.
+
+        A busy host's freed connection would otherwise sit idle for up to a second. When a
+        tick is already running, it is asked to go round once more instead.
+        """
+        self._again = True
+        while self._again and not self.stop_event.is_set():
+            if not self._ticking.acquire(blocking=False):
+                return
+            try:
+                self._again = False
+                self._tick()
+            except Exception:  # a failed kick waits for the next tick
+                log.exception("starting the next polls failed")
+                return
+            finally:
+                self._ticking.release()
+
+    def _tick(self) -> None:
         source_q.rebase_after_clock_jump(self.rt.store, self.clock.now())
         specs = {spec.id: spec for spec in self.rt.config.spec.sources if spec.enabled}
         fetch = self.rt.config.spec.fetch
         per_host = fetch.per_host
-        # Sources whose last poll failed (often: one that hangs until its timeout) get at most
-        # half of a host's connections and half of all polls, so that a hundred hanging feeds
-        # cannot hold every slot while the healthy ones wait minutes for their turn.
-        failing = source_q.failing_source_ids(self.rt.store)
+        # Sources whose last poll failed (often: one that hangs until its timeout), or that
+        # never had a good poll yet, get at most half of a host's connections and half of all
+        # polls, so that a hundred hanging feeds cannot hold every slot while the healthy ones
+        # wait minutes for their turn (at start-up too, before anything is known about them).
+        failing = source_q.unproven_source_ids(self.rt.store)
         failing_per_host = max(1, per_host // 2)
         failing_in_all = max(1, fetch.max_concurrency // 2)
         # Longest waiting first: a busy host's free connection goes to the source that has
@@ -117,6 +146,7 @@ class Daemon:
                 if failed:
                     self.failing_load[host] -= 1
             exc = future.exception()
+            self._kick()
             if isinstance(exc, FetchCancelled):
                 log.info("poll of %s stopped: news-monitor is stopping", spec.id)
             elif exc is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -149,7 +150,8 @@ def test_sigterm_does_not_wait_for_a_server_that_never_answers(project: Path) ->
                 return
             held.append(conn)
 
-    threading.Thread(target=accept, daemon=True).start()
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
     url = f"http://127.0.0.1:{trap.getsockname()[1]}/feed.xml"
     seeds = "  - {id: seeds, kind: seeds, path: ../seeds, every: 1s}\n"
     project.write_text(
@@ -170,7 +172,10 @@ def test_sigterm_does_not_wait_for_a_server_that_never_answers(project: Path) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(OSError):
+            trap.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         trap.close()
+        acceptor.join(5)
         for conn in held:
             conn.close()
     assert proc.returncode == 0, err

@@ -76,11 +76,16 @@ def silent_server(host: str = "127.0.0.1") -> Iterator[int]:
         except OSError:
             return
 
-    threading.Thread(target=accept, daemon=True).start()
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
     try:
         yield listener.getsockname()[1]
     finally:
+        # shutdown() wakes the blocked accept(); then no connection can arrive unclosed.
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
         listener.close()
+        acceptor.join(5)
         for conn in held:
             conn.close()
 
@@ -503,6 +508,10 @@ def test_failing_sources_get_half_a_hosts_connections_and_spellings_are_one_host
         ]
         rt = runtime(tmp_path, clock, make, *sources)
         rt.store.execute("UPDATE sources SET failures = 1 WHERE id LIKE 'a-fail-%'")
+        rt.store.execute(
+            "UPDATE sources SET last_success_at = '2026-03-01T11:00:00+00:00'"
+            " WHERE id LIKE 'b-ok-%'"
+        )
         daemon = Daemon(rt, clock)
         try:
             daemon.tick()
@@ -569,3 +578,33 @@ def test_polls_stored_together_each_get_their_own_report(
     # Nobody holds the lead afterwards: a lone poll is stored at once.
     clock.advance(timedelta(minutes=11))
     assert rt.committer.commit(fetch_one(rt, prepare(rt, rt.config.spec.sources[0]), clock.now()))
+
+
+def test_a_finished_poll_starts_the_next_due_one_without_waiting_for_a_tick(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    # With per_host 2, ten due sources on one host were polled two per scheduler tick (one a
+    # second): a hostile-feed run saw healthy feeds polled at a third of their rate.
+    import time
+
+    from monitor.daemon import Daemon
+
+    for i in range(10):
+        httpserver.expect_request(f"/f{i}.xml").respond_with_data(rss([(f"g{i}", "T", "x")]))
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        *(feed_source(f"f{i}", httpserver.url_for(f"/f{i}.xml")) for i in range(10)),
+    )
+    daemon = Daemon(rt, clock)
+    try:
+        daemon.tick()  # once only: the scheduler is not running
+        deadline = time.monotonic() + 20
+        done = 0
+        while time.monotonic() < deadline and done < 10:
+            done = rt.store.scalar("SELECT count(*) FROM sources WHERE last_success_at IS NOT NULL")
+            time.sleep(0.02)
+        assert done == 10
+    finally:
+        daemon.polls.shutdown(wait=True)

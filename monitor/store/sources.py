@@ -131,9 +131,10 @@ def due_source_ids(store: Store, now: datetime, longest: timedelta | None = None
     return [str(r["id"]) for r in rows]
 
 
-def failing_source_ids(store: Store) -> set[str]:
-    """Return the ids of sources whose last poll failed."""
-    return {str(r["id"]) for r in store.query("SELECT id FROM sources WHERE failures > 0")}
+def unproven_source_ids(store: Store) -> set[str]:
+    """Return the ids of sources whose last poll failed, or that never had a good poll."""
+    rows = store.query("SELECT id FROM sources WHERE failures > 0 OR last_success_at IS NULL")
+    return {str(r["id"]) for r in rows}
 
 
 def rebase_after_clock_jump(store: Store, now: datetime) -> int:
