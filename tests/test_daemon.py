@@ -153,10 +153,27 @@ def test_sigterm_does_not_wait_for_a_server_that_never_answers(project: Path) ->
     acceptor = threading.Thread(target=accept, daemon=True)
     acceptor.start()
     url = f"http://127.0.0.1:{trap.getsockname()[1]}/feed.xml"
+    # And one whose connection is never answered: its listen queue is full, so the SYN is
+    # dropped and connect() waits (10 s by default). It is on another host, so that both
+    # polls run at once (a host gives sources it knows nothing good of one connection).
+    jam = socket.socket()
+    jam.bind(("127.0.0.2", 0))
+    jam.listen(0)
+    queued = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.settimeout(0.3)
+        with contextlib.suppress(OSError):
+            filler.connect(jam.getsockname())
+        queued.append(filler)
+    jammed = f"http://127.0.0.2:{jam.getsockname()[1]}/feed.xml"
     seeds = "  - {id: seeds, kind: seeds, path: ../seeds, every: 1s}\n"
     project.write_text(
         project.read_text().replace(
-            seeds, seeds + f"  - {{id: silent, kind: feed, url: '{url}', every: 1m}}\n"
+            seeds,
+            seeds
+            + f"  - {{id: silent, kind: feed, url: '{url}', every: 1m}}\n"
+            + f"  - {{id: jammed, kind: feed, url: '{jammed}', every: 1m}}\n",
         )
         + "fetch: {read_timeout: 20s, total_timeout: 30s}\n",
         encoding="utf-8",
@@ -176,11 +193,13 @@ def test_sigterm_does_not_wait_for_a_server_that_never_answers(project: Path) ->
             trap.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         trap.close()
         acceptor.join(5)
-        for conn in held:
+        for conn in [*held, *queued, jam]:
             conn.close()
     assert proc.returncode == 0, err
     assert stopped_after < 5, stopped_after
     assert "poll of silent stopped: news-monitor is stopping" in err
+    assert "poll of jammed stopped: news-monitor is stopping" in err
     db = project.parent.parent / "data" / "m.db"
     assert count(db, "SELECT count(*) FROM sources WHERE id = 'silent' AND failures = 0") == 1
     assert count(db, "SELECT count(*) FROM sources WHERE id = 'silent' AND last_error = ''") == 1
+    assert count(db, "SELECT count(*) FROM sources WHERE id = 'jammed' AND failures = 0") == 1

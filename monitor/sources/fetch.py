@@ -14,7 +14,9 @@ import functools
 import ipaddress
 import logging
 import math
+import os
 import re
+import select
 import socket
 import ssl
 import threading
@@ -30,6 +32,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from httpcore._backends.sync import SyncStream
 
 from monitor import __version__
 from monitor.errors import FetchError
@@ -688,7 +691,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         denied = _DENY.get()
         if not denied:
-            return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            return self._dial(host, port, timeout, local_address, socket_options)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -708,15 +711,78 @@ class _GuardedBackend(httpcore.NetworkBackend):
         error: Exception = httpcore.ConnectError(f"no address for {host}")
         for address in addresses:
             try:
-                return self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                return self._dial(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error
 
+    def _dial(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.NetworkStream:
+        """Connect like httpcore's SyncBackend; with a cancel flag, a stop ends the wait.
+
+        A server that never answers the connection (a dropped SYN) would otherwise hold a
+        stop for the whole connect timeout. The name lookup itself cannot be cut short.
+        """
+        cancel = _CANCEL.get()
+        if cancel is None:
+            return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        end = None if timeout is None else time.monotonic() + timeout
+        error: Exception = httpcore.ConnectError(f"no address for {host}")
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                if local_address is not None:
+                    sock.bind((local_address, 0))
+                _connect_until(sock, address, end, cancel)
+                for option in socket_options or ():
+                    sock.setsockopt(*option)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:
+                sock.close()
+                error = httpcore.ConnectError(str(exc))
+                # "connection refused" and the like are read from the chain (httpcore's pool
+                # re-raises "from None", which keeps only the context).
+                error.__cause__ = error.__context__ = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return SyncStream(sock)
+        raise error
+
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def _connect_until(
+    sock: socket.socket, address: Any, end: float | None, cancel: threading.Event
+) -> None:
+    """Connect ``sock`` without blocking, looking at ``cancel`` every CANCEL_CHECK seconds."""
+    sock.setblocking(False)
+    code = sock.connect_ex(address)
+    waiting = select.poll()  # poll, not select: no limit on the descriptor number
+    waiting.register(sock, select.POLLOUT)
+    while code in (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK):
+        if cancel.is_set():
+            raise FetchCancelled("news-monitor is stopping")
+        step = CANCEL_CHECK if end is None else min(CANCEL_CHECK, end - time.monotonic())
+        if step <= 0:
+            raise httpcore.ConnectTimeout("timed out")
+        if waiting.poll(step * 1000):
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code:
+        raise OSError(code, os.strerror(code))
+    sock.setblocking(True)
 
 
 # --- local files -------------------------------------------------------------------------------
