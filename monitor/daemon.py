@@ -68,7 +68,8 @@ class Daemon:
         self._lock = threading.Lock()
         self.in_flight: set[str] = set()
         self.host_load: Counter[str] = Counter()
-        # Polls of sources whose last poll failed, per host and in all: see tick().
+        # Polls of sources whose last poll failed or that never had a good one, per host: see
+        # _tick().
         self.failing_load: Counter[str] = Counter()
         self._ticking = threading.Lock()
         # Set by a finished poll that found a tick running: that tick goes round once more.

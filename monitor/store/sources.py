@@ -148,6 +148,9 @@ def rebase_after_clock_jump(store: Store, now: datetime) -> int:
         " WHERE last_poll_at > ? AND next_poll_at IS NOT NULL",
         (iso(now + timedelta(minutes=1)),),
     )
+    if not rows:
+        # The usual case, met on every tick: no write transaction (and no wait for the lock).
+        return 0
     with store.transaction():
         for row in rows:
             wait = parse_iso(str(row["next_poll_at"])) - parse_iso(str(row["last_poll_at"]))
