@@ -43,6 +43,8 @@ class SourceSpec(Strict):
     publisher: str = ""
     # Adaptive polling: a quiet source is polled less often, up to this interval.
     max_every: Duration | None = None
+    # Overrides fetch.max_new_per_day for this source.
+    max_new_per_day: int | None = Field(default=None, ge=1)
 
     @field_validator("every")
     @classmethod
@@ -106,6 +108,9 @@ class FetchSpec(Strict):
     parse_workers: int = Field(default=2, ge=1, le=64)
     parse_timeout: Duration = timedelta(seconds=10)
     parse_memory_mb: int = Field(default=512, ge=64)
+    # At most this many new articles stored per source within a day (null: no limit), so a
+    # feed that invents new items on every poll cannot fill the disk. The rest wait.
+    max_new_per_day: int | None = Field(default=5000, ge=1)
     # Networks feeds may never connect to, checked on the address dialled for every hop.
     deny_networks: list[str] = Field(default_factory=list)
 

@@ -23,7 +23,7 @@ from monitor.alerts.deliver import DeliveryReport, RetryPolicy, deliver_due
 from monitor.alerts.digest import build_digests
 from monitor.alerts.render import render_flatline
 from monitor.alerts.templates import Format, TemplateSet, build_context
-from monitor.clock import Clock, parse_iso
+from monitor.clock import Clock, iso, parse_iso
 from monitor.config import Config, SourceSpec
 from monitor.errors import DeliveryError, FetchError
 from monitor.model import Article, Match
@@ -86,6 +86,8 @@ class IngestReport:
     matches: int = 0
     events_opened: int = 0
     alerts: int = 0
+    # New articles not stored because the source used up its daily quota.
+    over_quota: int = 0
 
 
 @dataclass
@@ -169,21 +171,32 @@ def ingest(
     now: datetime,
     matched: list[list[Match]] | None = None,
     signatures: list[Signature | None] | None = None,
+    quota: int | None = None,
 ) -> IngestReport:
     """Store new or changed articles, match them, and open or join Events; call in a transaction.
 
     ``matched`` holds each article's matches when a parse worker made them with the rules in
-    force; otherwise (or after a reload) the articles are matched here.
+    force; otherwise (or after a reload) the articles are matched here. ``quota``: at most this
+    many new articles are stored (the first ones, newest first in most feeds); the rest are
+    counted in ``over_quota`` and left for a later poll.
     """
     report = IngestReport()
     unindexed: list[tuple[int, str, str, str]] = []
     for n, article in enumerate(articles):
-        article_id, saved = article_q.save_article(rt.store, article, now, index_later=unindexed)
+        article_id, saved = article_q.save_article(
+            rt.store,
+            article,
+            now,
+            index_later=unindexed,
+            insert=quota is None or report.new < quota,
+        )
         if saved is article_q.Saved.NEW:
             report.new += 1
         elif saved is article_q.Saved.UPDATED:
             report.updated += 1
         else:
+            if saved is article_q.Saved.OVER_QUOTA:
+                report.over_quota += 1
             continue
         found = matched[n] if matched is not None else match_article(rt.rules.ruleset, article)
         sig = signatures[n] if signatures is not None else None
@@ -492,6 +505,55 @@ def health_channels(rt: Runtime) -> list[str]:
     return list(rt.config.spec.default_channels if wanted is None else wanted)
 
 
+QUOTA_WINDOW = timedelta(days=1)
+
+
+@dataclass
+class _Quota:
+    """What is left of a source's quota of new articles (``max_new_per_day``).
+
+    The window opens with the first new article a source gives and lasts a day; a clock set
+    back before its start opens a new one.
+    """
+
+    source_id: str
+    limit: int
+    since: datetime | None
+    used: int
+
+    @classmethod
+    def read(cls, rt: Runtime, spec: SourceSpec, now: datetime) -> _Quota | None:
+        limit = (
+            spec.max_new_per_day
+            if spec.max_new_per_day is not None
+            else rt.config.spec.fetch.max_new_per_day
+        )
+        if limit is None:
+            return None
+        since, used = source_q.quota(rt.store, spec.id)
+        if since is None or not since <= now < since + QUOTA_WINDOW:
+            return cls(spec.id, limit, None, 0)
+        return cls(spec.id, limit, since, used)
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
+
+    @property
+    def resets(self) -> datetime:
+        assert self.since is not None
+        return self.since + QUOTA_WINDOW
+
+    def spend(self, rt: Runtime, new: int) -> None:
+        """Count ``new`` stored articles against the quota; call in the poll's transaction."""
+        if not new:
+            return
+        if self.since is None:
+            self.since = rt.clock.now()
+        self.used += new
+        source_q.save_quota(rt.store, self.source_id, self.since, self.used)
+
+
 def commit(rt: Runtime, fetched: Fetched, *, grouped: bool = False) -> PollReport:
     """Store one poll's outcome: articles, matches, events and alerts in one transaction.
 
@@ -549,7 +611,22 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         current = fetched.matches is not None and fetched.rules_version == rt.rules.version
         matched = fetched.matches if current else None
         signatures = fetched.signatures if current else None
-        report.ingest = ingest(rt, fetched.articles, now, matched, signatures)
+        quota = _Quota.read(rt, spec, now) if fetched.articles else None
+        report.ingest = ingest(
+            rt, fetched.articles, now, matched, signatures, quota.left if quota else None
+        )
+        if quota is not None:
+            quota.spend(rt, report.ingest.new)
+        skipped = report.ingest.over_quota
+        if skipped:
+            assert quota is not None
+            note = (
+                f"{skipped} new item(s) not stored: the source gave {quota.limit:,} new items"
+                f" within a day (max_new_per_day); they are stored from {iso(quota.resets)}"
+                " if the feed still carries them"
+            )
+            report.warning = f"{report.warning}; {note}" if report.warning else note
+            rt.metrics.inc("news_monitor_items_over_quota_total", {"source": spec.id}, skipped)
         interval = schedule.next_interval(
             every=spec.every,
             current=fetched.job.interval,
@@ -576,6 +653,8 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
             last_modified=fetched.last_modified,
             warning=report.warning,
             new_url=fetched.new_url,
+            # Items left out must come back: the next poll may not be answered "not modified".
+            forget_validators=skipped > 0,
         )
         health.after_poll(
             rt.store,

@@ -608,3 +608,80 @@ def test_a_finished_poll_starts_the_next_due_one_without_waiting_for_a_tick(
         assert done == 10
     finally:
         daemon.polls.shutdown(wait=True)
+
+
+def test_a_feed_inventing_new_items_every_poll_is_held_to_its_daily_quota(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    polls = iter(range(1000))
+
+    def churn(request: Request) -> Response:
+        n = next(polls)
+        items = [(f"p{n}-{i}", f"Item {n}-{i}", f"{LAUNCH} Update {n}-{i}.") for i in range(20)]
+        return Response(rss(items), content_type="application/rss+xml")
+
+    steady_items = [(f"s{i}", f"Steady {i}", f"Steady story number {i}.") for i in range(50)]
+    steady_requests: list[str | None] = []
+    steady_handler = conditional(rss(steady_items))
+
+    def steady(request: Request) -> Response:
+        steady_requests.append(request.headers.get("If-None-Match"))
+        return steady_handler(request)  # type: ignore[no-any-return]
+
+    httpserver.expect_request("/churn.xml").respond_with_handler(churn)
+    httpserver.expect_request("/steady.xml").respond_with_handler(steady)
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("churn", httpserver.url_for("/churn.xml"), ", max_new_per_day: 30"),
+        feed_source("steady", httpserver.url_for("/steady.xml"), ", max_new_per_day: 30"),
+    )
+    churn_spec, steady_spec = rt.config.spec.sources
+
+    def count(source: str) -> int:
+        return int(rt.store.scalar("SELECT count(*) FROM articles WHERE source_id = ?", (source,)))
+
+    assert poll_source(rt, churn_spec).ingest.new == 20
+    second = poll_source(rt, churn_spec)
+    assert (second.ingest.new, second.ingest.over_quota) == (10, 10)
+    assert "10 new item(s) not stored" in second.warning
+    assert "max_new_per_day" in str(row(rt, "churn")["warning"])
+    clock.advance(timedelta(hours=23))
+    third = poll_source(rt, churn_spec)
+    assert (third.ingest.new, third.ingest.over_quota) == (0, 20)
+    assert count("churn") == 30
+    assert rt.metrics.value("news_monitor_items_over_quota_total", {"source": "churn"}) == 30
+    # A day after the window opened, a new one does.
+    clock.advance(timedelta(hours=1))
+    assert poll_source(rt, churn_spec).ingest.new == 20
+    assert count("churn") == 50
+
+    # Items that stay in the feed are not lost: the validators are dropped so the next poll
+    # gets the whole feed, and once the window has passed the rest is stored, each once.
+    first = poll_source(rt, steady_spec)
+    assert (first.ingest.new, first.ingest.over_quota) == (30, 20)
+    assert row(rt, "steady")["etag"] is None
+    again = poll_source(rt, steady_spec)
+    assert (again.ingest.new, again.ingest.over_quota, again.not_modified) == (0, 20, False)
+    clock.advance(timedelta(days=1))
+    rest = poll_source(rt, steady_spec)
+    assert (rest.ingest.new, rest.ingest.over_quota) == (20, 0)
+    assert row(rt, "steady")["etag"] is not None
+    assert poll_source(rt, steady_spec).not_modified
+    assert steady_requests[:3] == [None, None, None] and steady_requests[3] is not None
+    assert count("steady") == 50
+    titles = rt.store.query("SELECT title FROM articles WHERE source_id = 'steady'")
+    assert sorted(str(r["title"]) for r in titles) == sorted(t for _, t, _ in steady_items)
+
+
+def test_max_new_per_day_is_validated_and_can_be_turned_off(tmp_path: Path) -> None:
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text("fetch: {max_new_per_day: 0}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"monitor.yaml:1:.*max_new_per_day"):
+        load_config(path, env={})
+    path.write_text("fetch: {max_new_per_day: null}\n", encoding="utf-8")
+    assert load_config(path, env={}).spec.fetch.max_new_per_day is None

@@ -20,6 +20,8 @@ class Saved(enum.StrEnum):
     DUPLICATE = "duplicate"
     # Removed by retention earlier: still in the feed, but not news any more.
     PRUNED = "pruned"
+    # New, but not stored: the source used up its quota of new articles (``insert=False``).
+    OVER_QUOTA = "over_quota"
 
 
 def save_article(
@@ -28,11 +30,13 @@ def save_article(
     now: datetime,
     *,
     index_later: list[tuple[int, str, str, str]] | None = None,
+    insert: bool = True,
 ) -> tuple[int, Saved]:
     """Insert a new article, update a changed one, or recognise one already stored.
 
     A new article is added to the full-text index at once, or, with ``index_later``, appended
-    to it for ``index_articles`` to add later in the same transaction.
+    to it for ``index_articles`` to add later in the same transaction. With ``insert=False``
+    a new article is not stored (``Saved.OVER_QUOTA``); changes to stored ones still are.
     """
     row = store.one(
         "SELECT id, content_hash FROM articles WHERE source_id = ? AND guid = ?",
@@ -75,6 +79,8 @@ def save_article(
     )
     if same is not None:
         return int(same["id"]), Saved.DUPLICATE
+    if not insert:
+        return 0, Saved.OVER_QUOTA
     cursor = store.execute(
         "INSERT INTO articles (source_id, guid, url, title, summary, text, publisher, language,"
         " published_at, fetched_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -305,3 +305,13 @@ def retention(db: Database) -> None:
         "CREATE TABLE pruned_articles (source_id TEXT NOT NULL, guid TEXT NOT NULL,"
         " pruned_at TEXT NOT NULL, PRIMARY KEY (source_id, guid)) WITHOUT ROWID"
     )
+
+
+@migrations(name="0013_new_item_quota")
+def new_item_quota(db: Database) -> None:
+    # A broken or hostile feed that invents new items on every poll would fill the disk: each
+    # source may store at most ``max_new_per_day`` new articles in a window that opens with
+    # its first new article and lasts a day. The count lives on the source row, so checking
+    # it costs nothing per article.
+    db.execute("ALTER TABLE sources ADD COLUMN quota_since TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN quota_used INTEGER NOT NULL DEFAULT 0")

@@ -38,6 +38,22 @@ def list_sources(store: Store) -> list[dict[str, Any]]:
     return store.query("SELECT * FROM sources ORDER BY id")
 
 
+def quota(store: Store, source_id: str) -> tuple[datetime | None, int]:
+    """Return when a source's quota window opened (None: no window open) and how much of it
+    new articles have used (see pipeline._Quota)."""
+    row = store.one("SELECT quota_since, quota_used FROM sources WHERE id = ?", (source_id,))
+    if row is None or not row["quota_since"]:
+        return None, 0
+    return parse_iso(str(row["quota_since"])), int(row["quota_used"])
+
+
+def save_quota(store: Store, source_id: str, since: datetime, used: int) -> None:
+    store.execute(
+        "UPDATE sources SET quota_since = ?, quota_used = ? WHERE id = ?",
+        (iso(since), used, source_id),
+    )
+
+
 def record_success(
     store: Store,
     source_id: str,
@@ -51,8 +67,15 @@ def record_success(
     last_modified: str | None = None,
     warning: str = "",
     new_url: str | None = None,
+    forget_validators: bool = False,
 ) -> None:
-    """Save a successful poll; it resets the failure count."""
+    """Save a successful poll; it resets the failure count. ``forget_validators`` drops the
+    ETag and Last-Modified, so that the next poll gets the whole feed again."""
+    if forget_validators:
+        etag = last_modified = None
+        store.execute(
+            "UPDATE sources SET etag = NULL, last_modified = NULL WHERE id = ?", (source_id,)
+        )
     store.execute(
         "UPDATE sources SET last_poll_at = ?, last_success_at = ?, failures = 0,"
         " failing_since = NULL, next_poll_at = ?, items_seen = items_seen + ?,"

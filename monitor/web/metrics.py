@@ -67,6 +67,12 @@ PROCESS_METRICS = (
         "counter",
         "Unmatched articles removed by retention.",
     ),
+    MetricSpec(
+        "news_monitor_items_over_quota_total",
+        "counter",
+        "New items not stored because their source gave more than max_new_per_day.",
+        ("source",),
+    ),
 )
 
 
