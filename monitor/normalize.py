@@ -169,6 +169,10 @@ def normalize(result: FetchResult) -> NormalizedFeed:
     headers["content-type"] = "application/xml; charset=utf-8"
     d, entries, refs = _parse(data, headers, result.url)
     malformed = _malformed(d)
+    cut = bool(malformed and entries and _ends_inside_an_entry(data))
+    if cut:
+        # Its text stops where the connection did; the next poll should bring all of it.
+        entries, refs = entries[:-1], refs[:-1]
     if not _get(d, "version") and not entries:
         raise FetchError("not a feed (no RSS or Atom elements found)")
 
@@ -188,8 +192,13 @@ def normalize(result: FetchResult) -> NormalizedFeed:
             undated += not dated
     if malformed:
         if not articles:
-            raise FetchError(f"malformed feed ({malformed}): no entries recovered")
+            raise FetchError(
+                f"malformed feed ({malformed}): no entries recovered"
+                + ("; it ends inside its first entry" if cut else "")
+            )
         notes.insert(0, f"malformed feed ({malformed}): {_count(len(articles))} recovered")
+    if cut:
+        notes.append("it ends inside an entry (cut off?); that entry skipped")
     if len(articles) < len(entries):
         notes.append(f"{_count(len(entries) - len(articles), 'empty entry')} skipped")
     if undated:
@@ -207,6 +216,21 @@ def normalize(result: FetchResult) -> NormalizedFeed:
         title=feed_title,
         language=feed_language,
     )
+
+
+_ENTRY_OPEN = re.compile(rb"<(?:[a-z0-9_.-]+:)?(?:item|entry)[\s>/]")
+_ENTRY_CLOSE = re.compile(rb"</(?:[a-z0-9_.-]+:)?(?:item|entry)\s*>")
+_ROOT_CLOSE = re.compile(rb"</(?:[a-z0-9_.-]+:)?(?:rss|feed|rdf)\s*>\s*$")
+
+
+def _ends_inside_an_entry(data: bytes) -> bool:
+    """Whether the document stops before its root and its last entry are closed: a body cut
+    off in transfer (an HTTP/1.0 server closing early gives no sign of it but this)."""
+    tail = data.lower()
+    if _ROOT_CLOSE.search(tail):
+        return False
+    opened = [m.start() for m in _ENTRY_OPEN.finditer(tail)]
+    return bool(opened) and _ENTRY_CLOSE.search(tail, opened[-1]) is None
 
 
 # The XML reader's costs that grow with the square of the input (measured, hostile-feed run):

@@ -118,7 +118,8 @@ HTML_PAGE = b"""<!DOCTYPE html>
         (codecs.BOM_UTF8 + b'\n  {"version": "x"}', "unsupported format: JSON Feed"),
         (
             b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut</title><item><ti',
-            "malformed feed (SAXParseException: unclosed token): no entries recovered",
+            "malformed feed (SAXParseException: unclosed token): no entries recovered;"
+            " it ends inside its first entry",
         ),
     ],
     ids=["html", "xhtml", "png", "text", "empty", "whitespace", "bom", "json", "json-bom", "cut"],
@@ -727,3 +728,49 @@ def test_atom_content_that_is_not_text_is_not_stored_as_text() -> None:
         ("Chart", "The chart of the day."),
         ("Report", "The report."),
     ]
+
+
+CUT_HEAD = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+WHOLE = b"<item><guid>a</guid><title>Whole</title><description>All here.</description></item>"
+
+
+@pytest.mark.parametrize(
+    ("body", "titles", "skipped"),
+    [
+        # Cut inside the last entry: it is skipped, the next poll brings it whole.
+        (CUT_HEAD + WHOLE + b"<item><guid>b</guid><title>Cut</title><description>Half", 1, True),
+        (
+            b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+            b"<entry><id>a</id><title>Whole</title><summary>All here.</summary></entry>"
+            b"<entry><id>b</id><title>Cut</title><summary>Ha",
+            1,
+            True,
+        ),
+        (
+            b'<a:feed xmlns:a="http://www.w3.org/2005/Atom"><a:title>T</a:title>'
+            b"<a:entry><a:id>a</a:id><a:title>Whole</a:title></a:entry>"
+            b"<a:entry><a:id>b</a:id><a:title>Cut</a:title><a:summary>Ha",
+            1,
+            True,
+        ),
+        # Cut between entries: nothing is lost.
+        (CUT_HEAD + WHOLE + WHOLE.replace(b">a<", b">b<") + b"\n  </chan", 2, False),
+        # Sloppy but whole: items never closed, the root is. Nothing is skipped.
+        (
+            CUT_HEAD
+            + b"<item><guid>a</guid><title>One</title><description>x &nope; y</description>"
+            + b"<item><guid>b</guid><title>Two</title><description>z</description>"
+            + b"</channel></rss>",
+            2,
+            False,
+        ),
+    ],
+    ids=["rss", "atom", "atom-prefixed", "between-entries", "unclosed-items-whole-document"],
+)
+def test_a_body_cut_off_inside_an_entry_loses_only_that_entry(
+    body: bytes, titles: int, skipped: bool
+) -> None:
+    feed = normalize(fetch(body))
+    assert len(feed.articles) == titles
+    assert all(a.title for a in feed.articles)
+    assert ("that entry skipped" in feed.warning) is skipped
