@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -25,6 +26,7 @@ from monitor.text import displayable
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.model import Article
+    from monitor.pipeline import Rules
     from monitor.store import Store
 
 log = logging.getLogger("monitor")
@@ -245,16 +247,15 @@ def cmd_check(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) 
 
 def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) -> int:
     from monitor.pipeline import build_runtime, run_once
-    from monitor.store import open_store
     from monitor.store.db import DaemonLock
 
     config = _load(args)
     lock = DaemonLock(config.database)
     lock.acquire()
     try:
-        store = open_store(config.database)
+        store, rules = _open_with_rules(config)
         try:
-            rt = build_runtime(config, store, clock, console=out)
+            rt = build_runtime(config, store, clock, console=out, rules=rules)
             for problem in rt.rules.loaded.problems:
                 log.error("rule skipped: %s", problem)
             try:
@@ -307,6 +308,25 @@ def cmd_run(args: argparse.Namespace, clock: Clock, out: TextIO, err: TextIO) ->
             store.close()
     finally:
         lock.release()
+
+
+def _open_with_rules(config: Config) -> tuple[Store, Rules]:
+    """Open the database while the rules load: its integrity check (a read of the whole file,
+    0.16 s for 280 MB here) runs in SQLite without the GIL, beside the rules' parsing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitor.pipeline import Rules
+    from monitor.store import open_store
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-store") as pool:
+        opening = pool.submit(open_store, config.database)
+        try:
+            rules = Rules.load(config)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                opening.result().close()
+            raise
+        return opening.result(), rules
 
 
 def _when(value: Any, now: datetime) -> str:

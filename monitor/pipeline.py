@@ -135,9 +135,14 @@ class Runtime:
 
 
 def build_runtime(
-    config: Config, store: Store, clock: Clock, console: TextIO | None = None
+    config: Config,
+    store: Store,
+    clock: Clock,
+    console: TextIO | None = None,
+    rules: Rules | None = None,
 ) -> Runtime:
-    rules = Rules.load(config)
+    """Build a Runtime; ``rules``: already loaded from ``config`` (else they are loaded)."""
+    rules = rules if rules is not None else Rules.load(config)
     channels = Channels(
         dict(config.spec.channels), console=console, base=config.path.resolve().parent
     )
