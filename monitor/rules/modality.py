@@ -49,7 +49,8 @@ Cues (the full lists are in ``_TABLE`` below):
   alleged, considering, reportedly considering, options, one of the options, if, unless,
   whether, speculation, rumour(s)/rumor(s), threatened to, threatens to, vowed to, capable
   of, ability to, warned of, seek, urged, called for, recommended, unclear, did not rule
-  out; after the trigger: is possible, under consideration, on the table.
+  out; corrections (an earlier version, incorrectly reported), which cover the rest of the
+  sentence like a denial; after the trigger: is possible, under consideration, on the table.
 - PLANNED: will, 'll, shall, plans to, planned, is set to, is due to, are due to,
   scheduled, next week, next month, expected to, preparing to, intends to, aims to, to vote,
   proposed, draft, upcoming.
@@ -185,7 +186,26 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "denied|denies|deny|denying|refuted|refutes|refute|retracted|retracts|not true"
         "|rejected reports|rejects reports|rejected claims|rejects claims"
         "|dismissed reports|dismisses reports|dismissed claims|dismisses claims"
-        "|dismissed as|dismisses as|dismissing as|rejected as|rejects as|rejecting as",
+        "|dismissed as|dismisses as|dismissing as|rejected as|rejects as|rejecting as"
+        "|"
+        + "|".join(
+            f"{verb} {whose} {what}"
+            for verb in ("rejected", "rejects", "dismissed", "dismisses")
+            for whose in ("media", "press", "news", "the", "these", "those")
+            for what in ("reports", "claims")
+        ),
+    ),
+    # Corrections: "An earlier version of this report said Pakistan had test-fired ...". What
+    # follows was reported and withdrawn: in doubt, like a hedge, to the end of the sentence
+    # (a correction often fixes a detail, and the event itself may still be true).
+    (
+        _HEDGE,
+        _Scope.DENIAL,
+        True,
+        0,
+        "an earlier version|a previous version|incorrectly reported|wrongly reported"
+        "|erroneously reported|mistakenly reported|incorrectly said|wrongly said"
+        "|erroneously said|mistakenly said|incorrectly stated|wrongly stated",
     ),
     (
         _NEG,
@@ -213,7 +233,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         True,
         0,
         "possible|possibly|potential|potentially|suspected|alleged|allegedly|apparent|any"
-        "|probable|probably",
+        "|probable|probably|purported|purportedly",
     ),
     (
         _HEDGE,
@@ -228,7 +248,9 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "|recommended|recommends|recommend|demanded|demands|pushing for|push for"
         "|did not rule out|does not rule out|would not rule out|could not rule out"
         "|not ruling out|didn't rule out|not ruled out|hasn't ruled out|haven't ruled out"
-        "|not clear|not immediately clear|unclear|unconfirmed"
+        "|not clear|not immediately clear|unclear"
+        "|purported to show|purporting to show|purports to show|claimed to show"
+        "|claiming to show|claims to show|said to show"
         "|could not confirm|could not be confirmed|could not immediately confirm"
         "|not immediately confirm|could not independently confirm",
     ),
@@ -240,7 +262,8 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         True,
         _PREDICATE_AFTER,
         "is possible|are possible|under consideration|being considered|on the table"
-        "|being discussed|being weighed|remains an option",
+        "|being discussed|being weighed|remains an option|unverified|unconfirmed"
+        "|not verified|not confirmed|not been verified|not been confirmed",
     ),
     # Planned.
     (_PLAN, _Scope.VERB, True, _MODAL_AFTER, "will|'ll|shall"),
@@ -390,6 +413,8 @@ _MONTH_BEFORE = frozenset(
 )
 
 _RANK = {_NEG: 0, _HEDGE: 1, _PLAN: 2}
+# A sentence that ends in a question mark (before closing quotes, brackets or an ellipsis).
+_QUESTION = re.compile(r"\?[\s\"'\u201d\u2019)\]\u2026]*$")
 
 
 class _Words(NamedTuple):
@@ -443,9 +468,10 @@ def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityRes
     parts = _split(text)
     tokens = list(map(str.lower, parts[1::2]))
     found = _find_cues(tokens, parts, text)
+    question = _QUESTION.search(text)
     # Without a cue that has a modality (neutral phrases have none) nothing can change the
     # answer, so word positions, clauses and scopes are only worked out when one was found.
-    if all(f.cue.modality is None for f in found):
+    if all(f.cue.modality is None for f in found) and question is None:
         return ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
     words = _words(parts, tokens)
     found = [_Found(f.cue, words.word_of[f.first], words.word_of[f.last]) for f in found]
@@ -462,6 +488,17 @@ def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityRes
         key = (_RANK[modality], gap)
         if best is None or key < best[:2]:
             best = (key[0], key[1], f)
+    # A question asks about the event of its last clause ("is there a date yet for the
+    # Council vote?"); a headline's question after a dash or colon leaves the event before it
+    # asserted ("North Korea fires missile: what happens next?").
+    if (
+        question is not None
+        and (best is None or _RANK[_HEDGE] < best[0])
+        and words.texts
+        and clause[len(words.texts) - 1] == clause[t0]
+    ):
+        at = question.start()
+        return ModalityResult(Modality.HEDGED, sentence[at : at + 1], at, at + 1)
     if best is None:
         return ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
     f = best[2]
