@@ -27,7 +27,8 @@ def project(tmp_path: Path) -> Path:
 
 # labeled.jsonl was written with the rules; labeled_holdout.jsonl was kept back and scored
 # later; labeled_fresh.jsonl and then labeled_unseen.jsonl were each written by someone who
-# never saw the rules (or the other sets) and scored before any rule was changed for them.
+# never saw the rules (or the other sets) and scored before any rule was changed for them, as
+# were the four labeled_blind* sets after them (see rules/README.md for their first scores).
 # All have since been used to improve the rules, so all now guard against regressions.
 LABEL_SETS = [
     ("labeled.jsonl", 0.9),
@@ -36,6 +37,8 @@ LABEL_SETS = [
     ("labeled_unseen.jsonl", 0.9),
     ("labeled_blind.jsonl", 0.9),
     ("labeled_blind4.jsonl", 0.9),
+    ("labeled_blind5.jsonl", 0.9),
+    ("labeled_blind6.jsonl", 0.9),
 ]
 
 
@@ -73,7 +76,7 @@ def test_replay_and_explain_on_stored_articles(tmp_path: Path, clock: FakeClock)
     assert "missile-launch: 2 article(s) would alert" in out
     code, out, _ = run(config, clock, "rules", "explain", "oil-embargo", "2")
     assert code == 0
-    assert "[yes] match (same sentence)" in out
+    assert "[yes] all[0] (same sentence)" in out
     assert "[no ] any[0] 'oil embargo*': not found" in out
     assert "'blocking' (text @" in out
     assert "modality: asserted; counts" in out
