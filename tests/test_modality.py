@@ -10,6 +10,7 @@ A = Modality.ASSERTED
 N = Modality.NEGATED
 H = Modality.HEDGED
 P = Modality.PLANNED
+PAST = Modality.PAST
 
 
 def marked(sentence: str) -> tuple[str, int, int]:
@@ -166,6 +167,38 @@ CASES: list[tuple[str, str, Modality, str]] = [
     ),
     ("correction-fixed", "A missile was [fired] on Monday, not Sunday as reported.", A, ""),
     ("question", "Is there a date yet for the Council [vote] on sanctions?", H, "?"),
+    (
+        "past-when-year",
+        "When North Korean missiles [flew] over Hokkaido in 2017, South Koreans shrugged.",
+        PAST,
+        "2017",
+    ),
+    ("past-when-day", "Japan issued an alert when the missile [flew] over Hokkaido.", A, ""),
+    (
+        "past-years-ago",
+        "Twenty-five years ago this week, a rocket [overflew] Japan.",
+        PAST,
+        "years ago",
+    ),
+    (
+        "past-years-ago-after",
+        "North Korea [fired] a missile over Japan 25 years ago.",
+        PAST,
+        "years ago",
+    ),
+    (
+        "past-years-after",
+        "Twenty-five years after the rocket that [overflew] Japan",
+        PAST,
+        "years after",
+    ),
+    (
+        "past-years-after-closed",
+        "Two years after its last ICBM test, North Korea [fired] a missile on Friday.",
+        A,
+        "",
+    ),
+    ("past-since", "North Korea [fired] an ICBM, its first since tests five years ago.", A, ""),
     ("question-quoted", "'Did they just [fire] a missile?' he asked.", A, ""),
     ("headline-question-after-colon", "North Korea [fires] missile: what happens next?", A, ""),
     ("purported", "Videos purported to show a missile being [launched].", H, "purported to show"),

@@ -313,9 +313,10 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
 
 
 _STRENGTH = {
-    Modality.NEGATED: 3,
-    Modality.HEDGED: 2,
-    Modality.PLANNED: 1,
+    Modality.NEGATED: 4,
+    Modality.HEDGED: 3,
+    Modality.PLANNED: 2,
+    Modality.PAST: 1,
     Modality.ASSERTED: 0,
 }
 
@@ -324,7 +325,7 @@ def _modality(rule: Rule, doc: Doc, ordered: list[Pos]) -> tuple[str, str, list[
     """Judge each evidence sentence by its trigger words; asserted if any sentence asserts.
 
     A sentence is asserted when one of its trigger words is; otherwise it takes the strongest
-    cue found (negated, then hedged, then planned). Returns the modality, the deciding cue
+    cue found (negated, then hedged, planned, past). Returns the modality, the deciding cue
     and the sentence to show.
     """
     groups: dict[tuple[str, int], list[Pos]] = {}

@@ -1,4 +1,4 @@
-"""Tell whether a matched event is asserted, negated, hedged or planned, from cue words.
+"""Tell whether a matched event is asserted, negated, hedged, planned or past, from cue words.
 
 A rule match only says that the trigger words (``launched``, ``oil ban``) occur. This module
 says whether the sentence reports the event as something that happened. It is a small,
@@ -36,8 +36,8 @@ Method
    ``or``, ``that``, ``which`` or ``who``: modal verbs and ``will`` within two words
    (``sanctions could be imposed``), predicates within five words (``an oil embargo is one
    of the options``, ``the vote was postponed``, ``the launch was called off``).
-5. When several cues scope over the trigger, NEGATED beats HEDGED beats PLANNED, and the
-   nearest cue of that kind is reported. With no cue in scope the event is ASSERTED.
+5. When several cues scope over the trigger, NEGATED beats HEDGED beats PLANNED beats PAST,
+   and the nearest cue of that kind is reported. With no cue in scope the event is ASSERTED.
 
 Cues (the full lists are in ``_TABLE`` below):
 
@@ -54,6 +54,13 @@ Cues (the full lists are in ``_TABLE`` below):
 - PLANNED: will, 'll, shall, plans to, planned, is set to, is due to, are due to,
   scheduled, next week, next month, expected to, preparing to, intends to, aims to, to vote,
   proposed, draft, upcoming.
+- PAST (history recalled in a story about something else): years ago, decades ago, a decade
+  ago, years earlier, as far back as, years after (which opens a clause like "after"); and,
+  with no other cue, a clause opened by "when" that names a year ("when missiles flew over
+  Hokkaido in 2017"), since a report of the day would name the day instead.
+- A sentence ending in a question mark hedges the event of its last clause, unless a
+  stronger cue decides: "is there a date yet for the vote?" is hedged, while in "North Korea
+  fires missile: what happens next?" the colon ends the launch's clause first.
 
 Decisions worth knowing: ``no one``, ``no comment`` and ``did not comment`` negate nothing;
 ``May`` with a capital letter is the month (``in May``, ``May 5``) unless it starts the
@@ -79,6 +86,8 @@ class Modality(enum.StrEnum):
     NEGATED = "negated"
     HEDGED = "hedged"
     PLANNED = "planned"
+    # Recalled as history: "25 years ago", "when missiles flew over Hokkaido in 2017".
+    PAST = "past"
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ _LONG_PREDICATE_AFTER = 14
 _NEG = Modality.NEGATED
 _HEDGE = Modality.HEDGED
 _PLAN = Modality.PLANNED
+_PAST = Modality.PAST
 
 # (modality, scope, before, after, phrases); each phrase list is "|"-separated.
 _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
@@ -265,6 +275,16 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "|being discussed|being weighed|remains an option|unverified|unconfirmed"
         "|not verified|not confirmed|not been verified|not been confirmed",
     ),
+    # Past: history recalled in a story about something else.
+    (
+        _PAST,
+        _Scope.CLAUSE,
+        True,
+        _PREDICATE_AFTER,
+        "years ago|decades ago|a decade ago|a century ago|a generation ago|years earlier"
+        "|decades earlier|as far back as",
+    ),
+    (_PAST, _Scope.CLAUSE, True, 0, "years after|decades after"),
     # Planned.
     (_PLAN, _Scope.VERB, True, _MODAL_AFTER, "will|'ll|shall"),
     (
@@ -412,7 +432,9 @@ _MONTH_BEFORE = frozenset(
     {"in", "on", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "from"}
 )
 
-_RANK = {_NEG: 0, _HEDGE: 1, _PLAN: 2}
+_RANK = {_NEG: 0, _HEDGE: 1, _PLAN: 2, _PAST: 3}
+# A year, as in "when missiles flew over Hokkaido in 2017" (see _when_in_a_year).
+_YEAR = re.compile(r"(?:19|20)\d\ds?")
 # A sentence that ends in a question mark (before closing quotes, brackets or an ellipsis).
 _QUESTION = re.compile(r"\?[\s\"'\u201d\u2019)\]\u2026]*$")
 
@@ -450,7 +472,11 @@ def _cue_trie() -> dict[str, _Node]:
         for phrase in phrases.split("|"):
             words = tuple(m.group().lower() for m in _TOKEN.finditer(phrase))
             first = words[0]
-            opens = modality is not None and len(words) == 1 and first in _SUBORDINATE
+            # "after" opens a clause, and so does "years after" (at its last word).
+            opens = modality is not None and (
+                (len(words) == 1 and first in _SUBORDINATE)
+                or (len(words) > 1 and words[-1] == "after")
+            )
             node = root.setdefault(first, _Node())
             for word in words[1:]:
                 node = node.next.setdefault(word, _Node())
@@ -469,9 +495,10 @@ def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityRes
     tokens = list(map(str.lower, parts[1::2]))
     found = _find_cues(tokens, parts, text)
     question = _QUESTION.search(text)
+    dated = "when" in tokens and any(_YEAR.fullmatch(t) for t in tokens)
     # Without a cue that has a modality (neutral phrases have none) nothing can change the
     # answer, so word positions, clauses and scopes are only worked out when one was found.
-    if all(f.cue.modality is None for f in found) and question is None:
+    if all(f.cue.modality is None for f in found) and question is None and not dated:
         return ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
     words = _words(parts, tokens)
     found = [_Found(f.cue, words.word_of[f.first], words.word_of[f.last]) for f in found]
@@ -499,12 +526,27 @@ def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityRes
     ):
         at = question.start()
         return ModalityResult(Modality.HEDGED, sentence[at : at + 1], at, at + 1)
+    if best is None and dated:
+        year = _when_in_a_year(words, clause, t0)
+        if year is not None:
+            start, end = words.starts[year], words.ends[year]
+            return ModalityResult(Modality.PAST, sentence[start:end], start, end)
     if best is None:
         return ModalityResult(Modality.ASSERTED, "", trigger_start, trigger_start)
     f = best[2]
     start, end = words.starts[f.first], words.ends[f.last]
     assert f.cue.modality is not None
     return ModalityResult(f.cue.modality, sentence[start:end], start, end)
+
+
+def _when_in_a_year(words: _Words, clause: list[int], t0: int) -> int | None:
+    """The year in the trigger's clause when that clause opens with "when": "When North Korean
+    missiles flew over Hokkaido in 2017, ..." recalls history (a report of the day would say
+    "on Tuesday"). Returns the year's word number, or None."""
+    mine = [i for i, c in enumerate(clause) if c == clause[t0]]
+    if words.texts[mine[0]] != "when":
+        return None
+    return next((i for i in mine if _YEAR.fullmatch(words.texts[i])), None)
 
 
 def classify_in_text(text: str, start: int, end: int) -> ModalityResult:
@@ -624,7 +666,7 @@ def _clauses(words: _Words, found: list[_Found]) -> tuple[list[int], list[int]]:
     for f in found:
         hidden.update(range(f.first, f.last + 1))
         if f.cue.opens_clause:
-            opener.add(f.first)
+            opener.add(f.last)
     clause_of: list[int] = []
     region_of: list[int] = []
     clause = region = 0

@@ -14,7 +14,7 @@ from monitor.config import SLUG, Duration
 FieldName = Literal["title", "summary", "text"]
 FIELDS: tuple[FieldName, ...] = ("title", "summary", "text")
 CLAUSE_KEYS = ("any", "all", "not", "near", "same_sentence", "trigger")
-ModalityName = Literal["asserted", "negated", "hedged", "planned"]
+ModalityName = Literal["asserted", "negated", "hedged", "planned", "past"]
 Transition = Literal["open", "update", "close"]
 
 

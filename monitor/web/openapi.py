@@ -119,7 +119,10 @@ SCHEMAS: dict[str, Any] = {
             "match_id": _INT,
             "rule_id": _STR,
             "matched_at": _TIME,
-            "modality": {"type": "string", "enum": ["asserted", "negated", "hedged", "planned"]},
+            "modality": {
+                "type": "string",
+                "enum": ["asserted", "negated", "hedged", "planned", "past"],
+            },
             "modality_cue": _STR,
             "reason": _STR,
             "snippet": _STR,

@@ -65,7 +65,7 @@ NAV = (("/", "Events"), ("/articles", "Articles"), ("/sources", "Sources"), ("/a
 # The colour class of each known state, severity or modality; anything else is grey.
 _BADGES = {
     **dict.fromkeys(("critical", "dead", "gone", "negated"), "bad"),
-    **dict.fromkeys(("warning", "retry", "failing", "held", "hedged", "planned"), "warn"),
+    **dict.fromkeys(("warning", "retry", "failing", "held", "hedged", "planned", "past"), "warn"),
     **dict.fromkeys(("open", "sent", "ok", "active"), "good"),
     **dict.fromkeys(("info", "pending", "sending", "digested"), "note"),
 }
