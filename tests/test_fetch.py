@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
@@ -24,12 +25,14 @@ from pytest_httpserver import HTTPServer
 from monitor import __version__
 from monitor.errors import FetchError
 from monitor.sources.fetch import (
+    FetchCancelled,
     FetchLimits,
     HTTPStatusFetchError,
     fetch,
     make_client,
     parse_retry_after,
     redact_url,
+    resolve,
 )
 
 pytestmark = pytest.mark.timeout(15)
@@ -945,3 +948,62 @@ def test_redact_url(url: str, expected: str) -> None:
 def test_limits_reject_disabled_safeguards(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         FetchLimits(**kwargs)  # type: ignore[arg-type]
+
+
+# --- name lookups ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_dns() -> Iterator[tuple[Callable[[str, int], list[object]], list[str]]]:
+    """A stand-in for the system resolver whose name server never answers (until released)."""
+    release = threading.Event()
+    asked: list[str] = []
+
+    def lookup(host: str, port: int) -> list[object]:
+        asked.append(host)
+        release.wait(30)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    yield lookup, asked
+    release.set()
+
+
+def test_a_stop_does_not_wait_for_a_name_server_that_never_answers(
+    silent_dns: tuple[Callable[[str, int], list[object]], list[str]],
+) -> None:
+    lookup, asked = silent_dns
+    cancel = threading.Event()
+    cancel.set()
+    started = time.monotonic()
+    with pytest.raises(FetchCancelled):
+        resolve("feeds.example", 80, time.monotonic() + 30, cancel, lookup)
+    assert time.monotonic() - started < 5
+    assert asked == ["feeds.example"]
+
+
+def test_a_silent_name_server_costs_at_most_the_connect_timeout(
+    silent_dns: tuple[Callable[[str, int], list[object]], list[str]],
+) -> None:
+    lookup, _ = silent_dns
+    with pytest.raises(httpcore.ConnectTimeout, match=r"name lookup of feeds\.example timed out"):
+        resolve("feeds.example", 80, time.monotonic() + 0.3, threading.Event(), lookup)
+
+
+def test_name_lookups_answer_errors_and_skip_addresses() -> None:
+    def unknown(host: str, port: int) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(httpcore.ConnectError, match="Name or service not known"):
+        resolve("nowhere.example", 80, None, None, unknown)
+    # An address is looked up at once, in the polling thread: no thread, no wait.
+    threads: list[threading.Thread] = []
+
+    def here(host: str, port: int) -> list[object]:
+        threads.append(threading.current_thread())
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+    assert resolve("127.0.0.1", 80, None, None, here)[0][4][0] == "127.0.0.1"
+    assert threads == [threading.current_thread()]
+    # A name is looked up in its own thread and its answer handed back.
+    found = resolve("localhost", 80, time.monotonic() + 10, threading.Event(), here)
+    assert found and threads[-1] is not threading.current_thread()

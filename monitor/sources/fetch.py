@@ -692,10 +692,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
         denied = _DENY.get()
         if not denied:
             return self._dial(host, port, timeout, local_address, socket_options)
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+        infos = resolve(host, port, _deadline(timeout), _CANCEL.get())
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -726,17 +723,14 @@ class _GuardedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         """Connect like httpcore's SyncBackend; with a cancel flag, a stop ends the wait.
 
-        A server that never answers the connection (a dropped SYN) would otherwise hold a
-        stop for the whole connect timeout. The name lookup itself cannot be cut short.
+        A server that never answers the connection (a dropped SYN), or a name server that
+        never answers the lookup, would otherwise hold a stop for the whole connect timeout.
         """
         cancel = _CANCEL.get()
         if cancel is None:
             return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        end = None if timeout is None else time.monotonic() + timeout
+        end = _deadline(timeout)
+        infos = resolve(host, port, end, cancel)
         error: Exception = httpcore.ConnectError(f"no address for {host}")
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
@@ -762,6 +756,69 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+Lookup = Callable[[str, int], list[Any]]
+
+
+def _getaddrinfo(host: str, port: int) -> list[Any]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def resolve(
+    host: str,
+    port: int,
+    end: float | None,
+    cancel: threading.Event | None,
+    lookup: Lookup = _getaddrinfo,
+) -> list[Any]:
+    """Look ``host`` up (getaddrinfo) by the connect deadline ``end``, or until ``cancel``.
+
+    The system resolver cannot be interrupted and waits for a silent name server for as long
+    as resolv.conf says (5 s per try and server by default): the lookup runs in a daemon
+    thread, and the poll stops waiting for it at the deadline (ConnectTimeout) or at a stop
+    (FetchCancelled). An address needs no lookup and no thread.
+    """
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return _lookup_now(lookup, host, port)
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(lookup(host, port))
+        except BaseException as exc:  # handed to the waiting poll below
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"lookup {host}", daemon=True).start()
+    while not done.wait(CANCEL_CHECK if end is None else min(CANCEL_CHECK, end - time.monotonic())):
+        if cancel is not None and cancel.is_set():
+            raise FetchCancelled("news-monitor is stopping")
+        if end is not None and time.monotonic() >= end:
+            raise httpcore.ConnectTimeout(f"name lookup of {host} timed out")
+    result = outcome[0]
+    if isinstance(result, OSError):
+        raise httpcore.ConnectError(str(result)) from result
+    if isinstance(result, BaseException):
+        raise result
+    return list(result)
+
+
+def _lookup_now(lookup: Lookup, host: str, port: int) -> list[Any]:
+    try:
+        return lookup(host, port)
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
 
 
 def _connect_until(
