@@ -808,7 +808,7 @@ def resolve(
             raise httpcore.ConnectTimeout(f"name lookup of {host} timed out")
     result = outcome[0]
     if isinstance(result, OSError):
-        raise httpcore.ConnectError(str(result)) from result
+        raise _connect_error(result)
     if isinstance(result, BaseException):
         raise result
     return list(result)
@@ -818,7 +818,15 @@ def _lookup_now(lookup: Lookup, host: str, port: int) -> list[Any]:
     try:
         return lookup(host, port)
     except OSError as exc:
-        raise httpcore.ConnectError(str(exc)) from exc
+        raise _connect_error(exc) from exc
+
+
+def _connect_error(exc: OSError) -> httpcore.ConnectError:
+    """A ConnectError that keeps ``exc`` readable for _transport_error ("name resolution
+    failed"): httpcore's pool re-raises "from None", which keeps only the context."""
+    error = httpcore.ConnectError(str(exc))
+    error.__cause__ = error.__context__ = exc
+    return error
 
 
 def _connect_until(
