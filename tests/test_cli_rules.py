@@ -39,6 +39,7 @@ LABEL_SETS = [
     ("labeled_blind4.jsonl", 0.9),
     ("labeled_blind5.jsonl", 0.9),
     ("labeled_blind6.jsonl", 0.9),
+    ("labeled_blind7.jsonl", 0.9),
 ]
 
 

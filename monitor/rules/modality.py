@@ -55,9 +55,12 @@ Cues (the full lists are in ``_TABLE`` below):
   scheduled, next week, next month, expected to, preparing to, intends to, aims to, to vote,
   proposed, draft, upcoming.
 - PAST (history recalled in a story about something else): years ago, decades ago, a decade
-  ago, years earlier, as far back as, years after (which opens a clause like "after"); and,
+  ago, years earlier, as far back as, on this day in, years after (which opens a clause like
+  "after"); and,
   with no other cue, a clause opened by "when" that names a year ("when missiles flew over
   Hokkaido in 2017"), since a report of the day would name the day instead.
+- A trigger that ends a hyphenated word ("submarine-launched missiles") names a kind of
+  thing, not an event: HEDGED, with the whole word as the cue.
 - A sentence ending in a question mark hedges the event of its last clause, unless a
   stronger cue decides: "is there a date yet for the vote?" is hedged, while in "North Korea
   fires missile: what happens next?" the colon ends the launch's clause first.
@@ -284,7 +287,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         "years ago|decades ago|a decade ago|a century ago|a generation ago|years earlier"
         "|decades earlier|as far back as",
     ),
-    (_PAST, _Scope.CLAUSE, True, 0, "years after|decades after"),
+    (_PAST, _Scope.CLAUSE, True, 0, "years after|decades after|on this day in|on this date in"),
     # Planned.
     (_PLAN, _Scope.VERB, True, _MODAL_AFTER, "will|'ll|shall"),
     (
@@ -491,6 +494,10 @@ _CUES = _cue_trie()
 def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityResult:
     """Classify the event named by ``sentence[trigger_start:trigger_end]``."""
     text = fold(sentence)
+    if _in_compound(text, trigger_start):
+        # "submarine-launched missiles" names a kind of missile; it reports no launch.
+        start = text.rfind(" ", 0, trigger_start) + 1
+        return ModalityResult(Modality.HEDGED, sentence[start:trigger_end], start, trigger_end)
     parts = _split(text)
     tokens = list(map(str.lower, parts[1::2]))
     found = _find_cues(tokens, parts, text)
@@ -537,6 +544,19 @@ def classify(sentence: str, trigger_start: int, trigger_end: int) -> ModalityRes
     start, end = words.starts[f.first], words.ends[f.last]
     assert f.cue.modality is not None
     return ModalityResult(f.cue.modality, sentence[start:end], start, end)
+
+
+def _in_compound(text: str, start: int) -> bool:
+    """Whether the trigger at ``start`` ends a hyphenated word such as "air-launched" (not a
+    verb such as "test-fired" or "re-launched")."""
+    if start < 2 or text[start - 1] != "-" or not text[start - 2].isalpha():
+        return False
+    first = text.rfind(" ", 0, start) + 1
+    return text[first : start - 1].lower().lstrip("\"'(\u201c\u2018") not in _VERB_PREFIXES
+
+
+# "test-fired", "re-launched", "flight-tested": the hyphenated word is still the verb.
+_VERB_PREFIXES = frozenset({"test", "re", "flight", "live", "co", "pre", "double", "triple"})
 
 
 def _when_in_a_year(words: _Words, clause: list[int], t0: int) -> int | None:
