@@ -685,3 +685,44 @@ def test_max_new_per_day_is_validated_and_can_be_turned_off(tmp_path: Path) -> N
         load_config(path, env={})
     path.write_text("fetch: {max_new_per_day: null}\n", encoding="utf-8")
     assert load_config(path, env={}).spec.fetch.max_new_per_day is None
+
+
+def test_one_item_twice_in_a_feed_keeps_the_search_index_whole(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    # A live blog: updates without guids that share one link, so one item, written twice.
+    live = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>'
+        b"<item><title>Live: update 1</title><link>http://news.test/live</link>"
+        b"<description>Polls closed.</description></item>"
+        b"<item><title>Live: update 2</title><link>http://news.test/live</link>"
+        b"<description>First results.</description></item></channel></rss>"
+    )
+    twice = rss([("g1", "alpha gamma", "first words"), ("g1", "beta delta", "second words")])
+    httpserver.expect_request("/live.xml").respond_with_data(live)
+    httpserver.expect_request("/twice.xml").respond_with_data(twice)
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("live", httpserver.url_for("/live.xml")),
+        feed_source("twice", httpserver.url_for("/twice.xml")),
+    )
+    reports = run_once(rt).polls
+    assert [r.error for r in reports] == ["", ""]
+    assert [r.ingest.new for r in reports] == [1, 1]
+    # The index answers for each row's text as stored, and nothing else.
+    rt.store.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")
+
+    def found(query: str) -> list[str]:
+        rows = rt.store.query(
+            "SELECT a.title FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+            " WHERE articles_fts MATCH ?",
+            (query,),
+        )
+        return sorted(str(r["title"]) for r in rows)
+
+    titles = sorted(str(r["title"]) for r in rt.store.query("SELECT title FROM articles"))
+    assert found("title:beta") == [t for t in titles if "beta" in t]
+    assert found("title:alpha") == [t for t in titles if "alpha" in t]
+    assert found("results OR closed") == [t for t in titles if t.startswith("Live")]

@@ -45,6 +45,12 @@ def save_article(
     if row is not None:
         if row["content_hash"] == article.content_hash:
             return int(row["id"]), Saved.SAME
+        if index_later and any(pending[0] == row["id"] for pending in index_later):
+            # The same item twice in one feed: the update's trigger takes the old text out of
+            # the index, so the old text must be in it first (removing terms FTS5 does not
+            # hold corrupts the index, silently or as "database disk image is malformed").
+            index_articles(store, index_later)
+            index_later.clear()
         store.execute(
             "UPDATE articles SET url = ?, title = ?, summary = ?, text = ?, publisher = ?,"
             " published_at = ?, updated_at = ?, content_hash = ? WHERE id = ?",
