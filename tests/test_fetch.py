@@ -21,6 +21,7 @@ import httpcore
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from monitor import __version__
 from monitor.errors import FetchError
@@ -1007,3 +1008,24 @@ def test_name_lookups_answer_errors_and_skip_addresses() -> None:
     # A name is looked up in its own thread and its answer handed back.
     found = resolve("localhost", 80, time.monotonic() + 10, threading.Event(), here)
     assert found and threads[-1] is not threading.current_thread()
+
+
+def test_cookies_a_feed_sets_are_never_kept_or_sent(httpserver: HTTPServer) -> None:
+    big = "x" * 3000
+    headers = [("Set-Cookie", f"c{i}={big}; Max-Age=999999999; Path=/") for i in range(20)]
+    httpserver.expect_request("/greedy.xml").respond_with_response(
+        Response(RSS, headers=headers, content_type="application/rss+xml")
+    )
+    sent: list[str | None] = []
+
+    def other(request: Request) -> Response:
+        sent.append(request.headers.get("Cookie"))
+        return Response(RSS, content_type="application/rss+xml")
+
+    httpserver.expect_request("/other.xml").respond_with_handler(other)
+    with make_client(FAST) as client:
+        for _ in range(3):
+            fetch(client, httpserver.url_for("/greedy.xml"), limits=FAST)
+            fetch(client, httpserver.url_for("/other.xml"), limits=FAST)
+        assert len(client.cookies.jar) == 0
+    assert sent == [None, None, None]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -148,6 +149,10 @@ def make_client(limits: FetchLimits) -> httpx.Client:
         transport._pool._network_backend = _GuardedBackend()
     return httpx.Client(
         transport=transport,
+        # No cookies are kept: a feed needs none, and one server's Set-Cookie flood would
+        # otherwise grow without limit and go out with every request to its host, other
+        # feeds' included (until their servers refuse the headers).
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         timeout=_timeout(limits, limits.total_timeout),
         # Redirects are followed by hand in fetch() so every hop is re-validated.
         follow_redirects=False,
