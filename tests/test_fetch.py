@@ -340,6 +340,15 @@ def test_max_age_from_cache_control(httpserver: HTTPServer, client: httpx.Client
     assert fetch(client, httpserver.url_for("/feed"), limits=FAST).max_age == 600.0
 
 
+def test_a_max_age_of_400_digits_is_long_not_an_error(
+    httpserver: HTTPServer, client: httpx.Client
+) -> None:
+    httpserver.expect_request("/feed").respond_with_data(
+        RSS, headers={"Cache-Control": "max-age=" + "9" * 400}
+    )
+    assert fetch(client, httpserver.url_for("/feed"), limits=FAST).max_age == 1e12
+
+
 def test_max_age_from_expires_minus_date(httpserver: HTTPServer, client: httpx.Client) -> None:
     # Werkzeug always sends its own Date first, so Expires is set relative to the real clock.
     expires = datetime.now(UTC) + timedelta(hours=1)
@@ -512,6 +521,10 @@ NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
         ("soon", None),
         ("Wed, 99 Foo 2025 12:02:00 GMT", None),
         ("٣٠", None),  # Arabic-Indic digits pass str.isdigit()
+        # Any length is valid delta-seconds; more than 10**12 s counts as 10**12.
+        ("9" * 400, 1e12),  # float() overflowed
+        ("7" * 5000, 1e12),  # int() refused more than 4,300 digits
+        ("0" * 30 + "42", 42.0),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:

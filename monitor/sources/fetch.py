@@ -308,13 +308,29 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if not text:
         return None
     if text.isascii() and text.isdigit():
-        return float(int(text))
+        return _delta_seconds(text)
     when = _parse_http_date(text)
     if when is None:
         return None
     reference = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     # A date in the past means "retry now", not an invalid header.
     return max(0.0, (when - reference).total_seconds())
+
+
+# Larger delta-seconds (RFC 9111 §1.2.2 allows any length) count as this many: about 31,700
+# years, far past every interval cap, and still a float. 400 digits overflowed float() and
+# 5,000 broke int()'s digit limit, failing the poll of a working feed.
+_MAX_DELTA = 10**12
+
+
+def _delta_seconds(text: str) -> float | None:
+    """Return the seconds a delta-seconds value (ASCII digits only) states, or None."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0")
+    if len(digits) > len(str(_MAX_DELTA)):
+        return float(_MAX_DELTA)
+    return float(min(int(digits or "0"), _MAX_DELTA))
 
 
 def redact_url(url: str) -> str:
@@ -997,10 +1013,7 @@ def _max_age(headers: httpx.Headers) -> float | None:
     for directive in ",".join(headers.get_list("cache-control")).split(","):
         name, _, value = directive.strip().partition("=")
         if name.strip().lower() == "max-age":
-            value = value.strip().strip('"')
-            if value.isascii() and value.isdigit():
-                return float(int(value))
-            return None
+            return _delta_seconds(value.strip().strip('"'))
     # The first of repeated Date or Expires headers: joined values would not parse as dates.
     expires = next(iter(headers.get_list("expires")), None)
     date = next(iter(headers.get_list("date")), None)
