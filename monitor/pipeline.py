@@ -31,7 +31,7 @@ from monitor.rules.compile import RuleSet, compile_rules
 from monitor.rules.load import LoadedRules, load_rules
 from monitor.rules.match import match_article
 from monitor.rules.schema import RuleFields, RuleSpec
-from monitor.secrets import mask
+from monitor.secrets import mask, storable_url
 from monitor.sources.feed import FeedPoller
 from monitor.sources.fetch import FetchCancelled, redact_url
 from monitor.sources.seeds import read_seeds
@@ -164,7 +164,7 @@ def sync_config_sources(rt: Runtime) -> None:
     source_q.sync_sources(
         rt.store,
         [
-            (s.id, s.kind, s.url or str(config.source_paths.get(s.id, "")))
+            (s.id, s.kind, storable_url(s.url or str(config.source_paths.get(s.id, ""))))
             for s in config.spec.sources
         ],
     )
@@ -459,9 +459,14 @@ def is_due(rt: Runtime, spec: SourceSpec, now: datetime) -> bool:
 
 def prepare(rt: Runtime, spec: SourceSpec) -> PollJob:
     row = source_q.get_source(rt.store, spec.id) or {}
+    # The database holds the configured URL with its secrets masked (storable_url), so it is
+    # polled from the config; a stored URL of its own is a permanent redirect's target, which
+    # is remembered only when it carries no secret.
+    stored = row.get("url")
+    moved = bool(stored) and stored != row.get("config_url")
     return PollJob(
         spec=spec,
-        url=str(row.get("url") or spec.url or ""),
+        url=str(stored if moved else spec.url or stored or ""),
         etag=row.get("etag"),
         last_modified=row.get("last_modified"),
         interval=row.get("interval_s"),
@@ -657,7 +662,7 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             warning=report.warning,
-            new_url=fetched.new_url,
+            new_url=_movable(fetched.new_url),
             # Items left out must come back: the next poll may not be answered "not modified".
             forget_validators=skipped > 0,
         )
@@ -673,9 +678,13 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
     crashpoints.reach("after_commit")
     if fetched.new_url:
         log.info(
-            "source %s moved permanently to %s; update its url in the config",
+            "source %s moved permanently to %s; update its url in the config%s",
             spec.id,
             redact_url(fetched.new_url),
+            ""
+            if _movable(fetched.new_url)
+            else " (the move is not remembered: the new URL carries credentials, which are"
+            " never stored, so each poll follows the redirect)",
         )
     if report.warning:
         log.warning("source %s: %s", spec.id, report.warning)
@@ -689,6 +698,11 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         report.ingest.events_opened,
     )
     return report
+
+
+def _movable(new_url: str | None) -> str | None:
+    """A permanent redirect's target, when it may be stored: one that carries no secret."""
+    return new_url if new_url and storable_url(new_url) == new_url else None
 
 
 def poll_source(rt: Runtime, spec: SourceSpec) -> PollReport:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 
 MASK = "****"
 MIN_LENGTH = 4
@@ -46,3 +47,19 @@ class MaskFilter(logging.Filter):
                 record.exc_info = None
                 record.msg = f"{record.msg} ({text})"
         return True
+
+
+def storable_url(url: str) -> str:
+    """``url`` as it may be stored and shown: known secrets masked, and the password (or a
+    lone token) of its user info too, even when it was written into the config as is."""
+    text = mask(url)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return text
+    if "@" not in parts.netloc:
+        return text
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, has_password, _ = userinfo.partition(":")
+    netloc = f"{user}:{MASK}@{hostport}" if has_password else f"{MASK}@{hostport}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

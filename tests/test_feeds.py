@@ -726,3 +726,52 @@ def test_one_item_twice_in_a_feed_keeps_the_search_index_whole(
     assert found("title:beta") == [t for t in titles if "beta" in t]
     assert found("title:alpha") == [t for t in titles if "alpha" in t]
     assert found("results OR closed") == [t for t in titles if t.startswith("Live")]
+
+
+def test_feed_credentials_are_used_but_never_stored(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    import base64
+    import io
+    import shutil
+
+    from monitor.config import load_config
+    from monitor.pipeline import build_runtime
+    from monitor.store import open_store
+    from tests.conftest import ROOT
+
+    secret, key = "SuperSecretPW42", "KeyKeyKey987"
+    expected = "Basic " + base64.b64encode(f"reader:{secret}".encode()).decode()
+    seen: list[str] = []
+
+    def guarded(request: Request) -> Response:
+        seen.append(request.path)
+        if request.headers.get("Authorization") != expected or request.args.get("k") != key:
+            return Response("no", status=401)
+        if request.path == "/old.xml":
+            # Moved, to a URL that carries the credentials again: followed, never stored.
+            location = f"http://reader:{secret}@127.0.0.1:{httpserver.port}/new.xml?k={key}"
+            return Response("", status=301, headers={"Location": location})
+        return Response(rss([("a", "Story", "Text.")]), content_type="application/rss+xml")
+
+    httpserver.expect_request("/old.xml").respond_with_handler(guarded)
+    httpserver.expect_request("/new.xml").respond_with_handler(guarded)
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    config_path = tmp_path / "monitor.yaml"
+    url = f"http://reader:${{FEED_PW}}@127.0.0.1:{httpserver.port}/old.xml?k=${{FEED_KEY}}"
+    config_path.write_text(HEADER.format(sources=feed_source("private", url)), encoding="utf-8")
+    config = load_config(config_path, env={"FEED_PW": secret, "FEED_KEY": key})
+    rt = build_runtime(config, open_store(config.database), clock, console=io.StringIO())
+    make.append(rt)
+    spec = rt.config.spec.sources[0]
+    for _ in range(2):
+        report = poll_source(rt, spec)
+        assert report.error == "" and report.ingest.new + report.ingest.updated <= 1
+        clock.advance(timedelta(hours=1))
+    assert seen == ["/old.xml", "/new.xml", "/old.xml", "/new.xml"]
+    assert rt.store.scalar("SELECT count(*) FROM articles") == 1
+    stored = row(rt, "private")
+    assert stored["url"] == stored["config_url"]
+    assert str(stored["url"]).startswith("http://reader:****@127.0.0.1:")
+    raw = b"".join(p.read_bytes() for p in config.database.parent.iterdir() if p.is_file())
+    assert secret.encode() not in raw and key.encode() not in raw
