@@ -11,6 +11,7 @@ import re
 import socket
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -622,6 +623,7 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         matched = fetched.matches if current else None
         signatures = fetched.signatures if current else None
         quota = _Quota.read(rt, spec, now) if fetched.articles else None
+        storing = time.thread_time()
         report.ingest = ingest(
             rt, fetched.articles, now, matched, signatures, quota.left if quota else None
         )
@@ -646,10 +648,17 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         next_poll = schedule.after_success(
             now=now, interval=interval, rng=rt.rng, max_age=fetched.max_age, ttl=fetched.ttl
         )
-        slow = schedule.slow_parse_wait(fetched.parse_seconds)
+        # Storing (the search index, matching when no worker did, Events) costs this
+        # thread's CPU, like parsing costs a worker's: a feed costly in either waits longer.
+        stored_cpu = time.thread_time() - storing
+        cpu = fetched.parse_seconds + stored_cpu
+        slow = schedule.costly_poll_wait(cpu)
         if slow is not None and now + slow > next_poll:
             next_poll = now + slow
-            note = f"parsing took {fetched.parse_seconds:.1f} s of CPU; next poll in {_human(slow)}"
+            note = (
+                f"parsing and storing took {cpu:.1f} s of CPU ({fetched.parse_seconds:.1f} s"
+                f" parsing); next poll in {_human(slow)}"
+            )
             report.warning = f"{report.warning}; {note}" if report.warning else note
         source_q.record_success(
             rt.store,

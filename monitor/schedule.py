@@ -61,18 +61,20 @@ def after_failure(
     return now + timedelta(seconds=wait)
 
 
-# A feed that costs a parse worker more than this much CPU per poll is polled less often...
-SLOW_PARSE_SECONDS = 1.0
-# ...at most once per this many times its parse time: at most about 2% of one core each.
-SLOW_PARSE_FACTOR = 60
+# A feed whose poll costs more than this much CPU (parsing in a worker plus storing) is
+# polled less often...
+SLOW_POLL_SECONDS = 1.0
+# ...at most once per this many times that cost: at most about 2% of one core each.
+SLOW_POLL_FACTOR = 60
 
 
-def slow_parse_wait(parse_seconds: float) -> timedelta | None:
-    """The least wait before the next poll of a feed this costly to parse, or None.
+def costly_poll_wait(cpu_seconds: float) -> timedelta | None:
+    """The least wait before the next poll of a feed this costly to parse and store, or None.
 
-    A hostile or bloated feed that parses in just under the parse time limit would otherwise
-    hold a parse worker for seconds on every poll, and every other feed's parse waits.
+    A hostile or bloated feed that parses in just under the parse time limit, or brings
+    megabytes of new text on every poll, would otherwise take seconds of CPU on every poll
+    while every other feed's parse and store waits.
     """
-    if parse_seconds <= SLOW_PARSE_SECONDS:
+    if cpu_seconds <= SLOW_POLL_SECONDS:
         return None
-    return timedelta(seconds=parse_seconds * SLOW_PARSE_FACTOR)
+    return timedelta(seconds=cpu_seconds * SLOW_POLL_FACTOR)

@@ -115,6 +115,28 @@ def test_match_records_terms_offsets_and_snippet() -> None:
     assert found.snippet == "The sanctions did not include a proposed ban on oil shipments."
 
 
+def test_text_stuffed_with_rule_terms_keeps_a_bounded_record_of_every_term() -> None:
+    from monitor.rules.match import MAX_HITS
+
+    words = [f"name{i}" for i in range(40)]
+    data, located, _ = load_text(
+        f"match: {{all: [oil, ban*, any: [{', '.join(words)}]]}}\n", "r.yaml"
+    )
+    spec, _ = parse_rule(data, located, "stuffed", ["console"])
+    assert spec is not None
+    # 60 KB of the rule's own terms, each many times.
+    text = ". ".join(f"The oil ban hit {w} and {w} again" for w in words * 40)
+    [found] = match_article(compile_rules([spec]), article(text))
+    assert len(found.hits) <= MAX_HITS
+    # Every term keeps its first place, in order: group_by and alerts see each one.
+    kept = {h.term for h in found.hits}
+    assert kept == {"oil", "ban*", *words}
+    firsts = {h.term: h.start for h in sorted(found.hits, key=lambda h: -h.start)}
+    assert all(text[firsts[w] : firsts[w] + len(w)] == w for w in words)
+    assert firsts["name0"] == text.index("name0")
+    assert [h.start for h in found.hits] == sorted(h.start for h in found.hits)
+
+
 def test_catastrophic_regex_finishes_at_once() -> None:
     data, located, _ = load_text("match: ['/(a+)+$/', '/(\\w+\\s?)*sanction$/']\n", "r.yaml")
     spec, problems = parse_rule(data, located, "redos", ["console"])

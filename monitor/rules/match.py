@@ -266,6 +266,30 @@ def admits(rule: Rule, article: Article) -> bool:
     return True
 
 
+# A match keeps the first place of every term it matched, and more places up to these
+# limits: text stuffed with rule terms (60 KB of them in the hostile-feed run) made matches
+# of 27 KB of evidence each, stored for ever, and held them all in memory while storing.
+MAX_HITS = 64
+MAX_HITS_PER_TERM = 4
+
+
+def _kept_hits(evidence: set[Pos]) -> list[Pos]:
+    """The evidence a match records: every term's first place, then others, within limits."""
+    if len(evidence) <= MAX_HITS:
+        return list(evidence)
+    seen: dict[int, int] = {}
+    first: list[Pos] = []
+    more: list[Pos] = []
+    for pos in sorted(evidence, key=lambda p: (_FIELDS.index(p.field), p.start, p.end)):
+        count = seen.get(pos.term, 0)
+        if count == 0:
+            first.append(pos)
+        elif count < MAX_HITS_PER_TERM:
+            more.append(pos)
+        seen[pos.term] = count + 1
+    return first + more[: max(0, MAX_HITS - len(first))]
+
+
 def match_rule(rule: Rule, doc: Doc) -> Match | None:
     """Evaluate one rule on a prepared document."""
     fields = set(rule.spec.fields.fields)
@@ -292,7 +316,8 @@ def match_rule(rule: Rule, doc: Doc) -> Match | None:
             matched=doc.texts[p.field][p.start : p.end],
         )
         for p in sorted(
-            set(evidence), key=lambda p: (_FIELDS.index(p.field), p.start, p.end, labels[p.term])
+            _kept_hits(set(evidence)),
+            key=lambda p: (_FIELDS.index(p.field), p.start, p.end, labels[p.term]),
         )
     )
     modality, cue, best = _modality(rule, doc, ordered)
