@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.clock import Clock
 from monitor.config import SourceSpec
+from monitor.errors import FetchCancelled
 from monitor.pipeline import (
     PollReport,
     Runtime,
@@ -34,7 +35,6 @@ from monitor.pipeline import (
     prune_old_articles,
 )
 from monitor.reload import Reloader, record_rule_problems
-from monitor.sources.fetch import FetchCancelled
 from monitor.store import sources as source_q
 from monitor.web.health import CycleProbe
 
@@ -146,6 +146,8 @@ class Daemon:
                 self.host_load[host] -= 1
                 if failed:
                     self.failing_load[host] -= 1
+            if future.cancelled():
+                return  # still queued at a stop (shutdown(cancel_futures=True))
             exc = future.exception()
             self._kick()
             if isinstance(exc, FetchCancelled):

@@ -71,3 +71,11 @@ def display_path(path: Path, base: Path | None = None) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+class FetchCancelled(Exception):
+    """A poll (its fetch or its parse) was given up because news-monitor is stopping.
+
+    Not a FetchError: nothing about the source is wrong, so nothing is recorded for it, and it
+    is polled again at the next start.
+    """

@@ -26,7 +26,7 @@ from monitor.alerts.render import render_flatline
 from monitor.alerts.templates import Format, TemplateSet, build_context
 from monitor.clock import Clock, iso, parse_iso
 from monitor.config import Config, SourceSpec
-from monitor.errors import DeliveryError, FetchError
+from monitor.errors import DeliveryError, FetchCancelled, FetchError
 from monitor.model import Article, Match
 from monitor.rules.compile import RuleSet, compile_rules
 from monitor.rules.load import LoadedRules, load_rules
@@ -34,7 +34,7 @@ from monitor.rules.match import match_article
 from monitor.rules.schema import RuleFields, RuleSpec
 from monitor.secrets import mask, storable_url
 from monitor.sources.feed import FeedPoller
-from monitor.sources.fetch import FetchCancelled, redact_url
+from monitor.sources.fetch import redact_url
 from monitor.sources.seeds import read_seeds
 from monitor.store import Store
 from monitor.store import alerts as alert_q

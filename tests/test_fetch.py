@@ -24,9 +24,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor import __version__
-from monitor.errors import FetchError
+from monitor.errors import FetchCancelled, FetchError
 from monitor.sources.fetch import (
-    FetchCancelled,
     FetchLimits,
     HTTPStatusFetchError,
     fetch,

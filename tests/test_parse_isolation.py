@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from monitor.errors import FetchError
+from monitor.errors import FetchCancelled, FetchError
 from monitor.model import FetchResult
 from monitor.normalize import NormalizedFeed
 from monitor.sources.parse import ParsePool, parse_inline
@@ -320,3 +320,35 @@ def test_close_stops_workers_and_refuses_new_parses() -> None:
     assert children() - before == set()
     with pytest.raises(RuntimeError, match="closed"):
         pool.parse(good())
+
+
+def test_a_stop_ends_a_parse_in_progress_and_the_parses_waiting_for_a_worker() -> None:
+    with ParsePool(workers=1, timeout=30.0) as busy:
+        busy.parse(good())
+        before = children()
+        cancel = threading.Event()
+        outcomes: list[str] = []
+
+        def parse(result: FetchResult) -> None:
+            try:
+                busy.parse_and_match(result, cancel)
+                outcomes.append("finished")
+            except FetchCancelled:
+                outcomes.append("cancelled")
+
+        # One parse holds the only worker for far longer than this test; two more wait.
+        threads = [threading.Thread(target=parse, args=(author_redos(60_000),))]
+        threads += [threading.Thread(target=parse, args=(good(n),)) for n in range(2)]
+        threads[0].start()
+        while busy._idle:  # the hostile parse has the worker
+            time.sleep(0.01)
+        for thread in threads[1:]:
+            thread.start()
+        started = time.monotonic()
+        cancel.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert time.monotonic() - started < 3
+        assert outcomes == ["cancelled"] * 3
+        # The busy worker was killed, and not replaced during the stop.
+        assert len(before - children()) == 1

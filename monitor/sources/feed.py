@@ -106,7 +106,7 @@ class FeedPoller:
             etag=response.etag,
             last_modified=response.last_modified,
         )
-        done = self._parser().parse_and_match(result)
+        done = self._parser().parse_and_match(result, self.cancel)
         parsed = done.feed
         articles = parsed.articles
         if source.publisher:

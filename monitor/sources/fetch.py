@@ -36,7 +36,7 @@ import httpx
 from httpcore._backends.sync import SyncStream
 
 from monitor import __version__
-from monitor.errors import FetchError
+from monitor.errors import FetchCancelled, FetchError
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -162,14 +162,6 @@ def make_client(limits: FetchLimits) -> httpx.Client:
             "Accept": ACCEPT,
         },
     )
-
-
-class FetchCancelled(Exception):
-    """The fetch was given up because news-monitor is stopping.
-
-    Not a FetchError: nothing about the source is wrong, so nothing is recorded for it, and it
-    is polled again at the next start.
-    """
 
 
 def fetch(

@@ -26,7 +26,7 @@ from multiprocessing.context import ForkServerContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from monitor.errors import FetchError
+from monitor.errors import FetchCancelled, FetchError
 from monitor.model import FetchResult, Match
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # Starting a worker imports feedparser; a loaded machine may take seconds, and this wait
 # is not charged to the parse deadline.
 START_TIMEOUT = 60.0
+# How often a wait for a worker, or for its answer, looks at the cancel flag.
+CANCEL_CHECK = 0.25
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,13 @@ class ParsePool:
         """Normalize ``result`` in a worker; raise FetchError if it fails or takes too long."""
         return self.parse_and_match(result).feed
 
-    def parse_and_match(self, result: FetchResult) -> Parsed:
-        """Normalize ``result`` in a worker and match its articles against the current rules."""
-        worker = self._acquire()
+    def parse_and_match(self, result: FetchResult, cancel: threading.Event | None = None) -> Parsed:
+        """Normalize ``result`` in a worker and match its articles against the current rules.
+
+        When ``cancel`` is set (news-monitor is stopping), waiting for a worker or for its
+        answer ends within CANCEL_CHECK seconds with FetchCancelled; a busy worker is killed.
+        """
+        worker = self._acquire(cancel)
         kind: str = "died"
         payload: object = "did not start"
         try:
@@ -116,14 +122,16 @@ class ParsePool:
                 worker = None
             if worker is None:
                 worker = self._start()
-            kind, payload = self._exchange(worker, result)
+            kind, payload = self._exchange(worker, result, cancel)
         except OSError as exc:
             payload = f"could not start: {exc}"
         finally:
             # Only a worker that answered normally is trusted with the next feed.
-            self._release(worker, healthy=kind in ("ok", "error"))
+            self._release(worker, healthy=kind in ("ok", "error"), replace=kind != "cancelled")
         if kind == "ok" and isinstance(payload, Parsed):
             return payload
+        if kind == "cancelled":
+            raise FetchCancelled("news-monitor is stopping")
         raise FetchError(self._message(kind, str(payload)))
 
     def close(self) -> None:
@@ -147,21 +155,25 @@ class ParsePool:
     ) -> None:
         self.close()
 
-    def _acquire(self) -> _Worker | None:
+    def _acquire(self, cancel: threading.Event | None = None) -> _Worker | None:
         with self._cond:
             while not self._idle and not self._closed:
-                self._cond.wait()
+                if cancel is not None and cancel.is_set():
+                    raise FetchCancelled("news-monitor is stopping")
+                self._cond.wait(None if cancel is None else CANCEL_CHECK)
             if self._closed:
                 raise RuntimeError("the parse pool is closed")
             return self._idle.pop()
 
-    def _release(self, worker: _Worker | None, *, healthy: bool) -> None:
+    def _release(self, worker: _Worker | None, *, healthy: bool, replace: bool = True) -> None:
         if worker is not None and not healthy:
             worker.stop(kill=True)
             worker = None
-            # If no process can be started now the slot stays empty; the next parse retries.
-            with contextlib.suppress(OSError):
-                worker = self._start()
+            # If no process can be started now the slot stays empty; the next parse retries
+            # (and so it does after a stop, which has no use for a new process).
+            if replace:
+                with contextlib.suppress(OSError):
+                    worker = self._start()
         with self._cond:
             if not self._closed:
                 self._idle.append(worker)
@@ -176,8 +188,12 @@ class ParsePool:
             name = f"news-monitor-parse-{self._started}"
         return _Worker(self._ctx, self.memory_bytes, name)
 
-    def _exchange(self, worker: _Worker, result: FetchResult) -> tuple[str, object]:
-        """Send one task and wait for its reply: ("ok", feed) or (failure kind, detail)."""
+    def _exchange(
+        self, worker: _Worker, result: FetchResult, cancel: threading.Event | None = None
+    ) -> tuple[str, object]:
+        """Send one task and wait for its reply: ("ok", feed) or (failure kind, detail);
+        ("cancelled", "") when ``cancel`` was set meanwhile (the worker is then not trusted
+        with another task, so it is replaced)."""
         try:
             if not worker.wait_ready(START_TIMEOUT):
                 return "died", "did not start"
@@ -187,8 +203,15 @@ class ParsePool:
                 worker.rules_version = rules.version
             worker.conn.send(result)
             # The deadline is wall-clock: RLIMIT_CPU would count the worker's whole life.
-            if not worker.conn.poll(self.timeout):
-                return "timeout", ""
+            deadline = time.monotonic() + self.timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return "timeout", ""
+                if worker.conn.poll(left if cancel is None else min(left, CANCEL_CHECK)):
+                    break
+                if cancel is not None and cancel.is_set():
+                    return "cancelled", ""
             reply = worker.conn.recv()
         except (EOFError, OSError):
             return "died", worker.exit_status()
