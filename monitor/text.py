@@ -120,9 +120,16 @@ _QUOTE_PAIRS = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("\u00a0
 # U+009B, OSC U+009D), which a feed can carry as ordinary UTF-8 characters.
 # Also the invisible format characters a CMS leaves inside words (soft hyphen, zero-width
 # space, word joiner, a stray BOM): kept, they would hide "mis\u00adsile" from every rule.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\u2060\ufeff]")
+# And the invisible ones a hostile feed can use to the same end or to smuggle text past a
+# reader: bidi embeddings, overrides and isolates (which every display strips anyway), and
+# the Unicode tag characters U+E0000-E007F (whose one honest use, subdivision flags such as
+# England's, then shows as a plain black flag).
 # Bidi embeddings, overrides and isolates: they reorder what a terminal or a mail client shows.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\u2060\ufeff"
+    f"{''.join(sorted(BIDI_CONTROLS))}\U000e0000-\U000e007f]"
+)
 _NOT_SHOWN = re.compile(
     f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ud800-\\udfff{''.join(sorted(BIDI_CONTROLS))}]"
 )

@@ -643,6 +643,20 @@ def test_invisible_format_characters_inside_words_are_not_stored() -> None:
     assert feed.articles[0].title == "North Korea fired a ballistic missile today \u200c"
 
 
+def test_bidi_overrides_and_tag_characters_are_not_stored() -> None:
+    # Third hostile-feed run: a right-to-left override and invisible tag characters (which
+    # can carry a hidden message) were stored in titles; inside a word they also hid it.
+    title = "Report\u202egpj.exe mis\u2066sile \U000e0049\U000e0047\U000e004enote"
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><title>"
+        + title
+        + "</title><description>a\u202db \U000e0041c</description></item></channel></rss>"
+    ).encode()
+    article = normalize(fetch(body)).articles[0]
+    assert article.title == "Reportgpj.exe missile note"
+    assert article.text == "ab c"
+
+
 @pytest.mark.parametrize(
     ("date", "expected"),
     [
