@@ -781,3 +781,57 @@ def test_feed_credentials_are_used_but_never_stored(
     assert str(stored["url"]).startswith("http://reader:****@127.0.0.1:")
     raw = b"".join(p.read_bytes() for p in config.database.parent.iterdir() if p.is_file())
     assert secret.encode() not in raw and key.encode() not in raw
+
+
+def test_an_item_rewritten_after_it_matched_keeps_the_version_it_matched_on(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    from monitor.store import dashboard
+    from monitor.store.articles import MAX_REVISIONS
+    from monitor.web.pages import _match_block
+
+    versions = iter(
+        [rss([("g1", "North Korea fires ballistic missile", LAUNCH)])]
+        + [
+            rss([("g1", f"Claim your prize now {n}", "Log in to claim.")]).replace(
+                b"http://127.0.0.1/a/g1", b"https://phish.test/login"
+            )
+            for n in range(MAX_REVISIONS + 5)
+        ]
+    )
+    httpserver.expect_request("/a.xml").respond_with_handler(
+        lambda request: Response(next(versions), content_type="application/rss+xml")
+    )
+    rt = runtime(tmp_path, clock, make, feed_source("a", httpserver.url_for("/a.xml")))
+    spec = rt.config.spec.sources[0]
+    assert poll_source(rt, spec).ingest.events_opened == 1
+    for _ in range(MAX_REVISIONS + 5):
+        clock.advance(timedelta(minutes=11))
+        assert poll_source(rt, spec).ingest.updated == 1
+    # The article now says what the feed says; the version that matched is kept, and the
+    # number of versions kept is bounded.
+    assert rt.store.scalar("SELECT title FROM articles").startswith("Claim your prize now")
+    kept = rt.store.query("SELECT title, url FROM article_revisions ORDER BY id")
+    assert len(kept) == MAX_REVISIONS
+    assert kept[0] == {
+        "title": "North Korea fires ballistic missile",
+        "url": "http://127.0.0.1/a/g1",
+    }
+    # The event shows the article as it matched, and says it changed.
+    event_id = int(rt.store.scalar("SELECT id FROM events"))
+    import sqlite3
+
+    reader = sqlite3.connect(rt.store.path)
+    reader.row_factory = sqlite3.Row
+    [match] = dashboard.event_matches(reader, event_id, limit=10, offset=0)
+    reader.close()
+    assert (match["title"], match["url"], match["revised"]) == (
+        "North Korea fires ballistic missile",
+        "http://127.0.0.1/a/g1",
+        1,
+    )
+    assert match["current_url"] == "https://phish.test/login"
+    html = _match_block(match, clock.now())
+    assert "North Korea <mark>fires</mark>" in html and "Claim your prize" in html
+    assert "the feed rewrote this article after it matched" in html
+    assert 'href="https://phish.test/login"' in html

@@ -45,6 +45,7 @@ def save_article(
     if row is not None:
         if row["content_hash"] == article.content_hash:
             return int(row["id"]), Saved.SAME
+        keep_revision(store, int(row["id"]), now)
         if index_later and any(pending[0] == row["id"] for pending in index_later):
             # The same item twice in one feed: the update's trigger takes the old text out of
             # the index, so the old text must be in it first (removing terms FTS5 does not
@@ -111,6 +112,30 @@ def save_article(
     else:
         index_later.append(searchable)
     return article_id, Saved.NEW
+
+
+# At most this many earlier versions of one article are kept (the earliest: the first is
+# the one its first match was made on), so a feed rewriting a matched item on every poll
+# cannot grow the database without limit.
+MAX_REVISIONS = 20
+
+
+def keep_revision(store: Store, article_id: int, now: datetime) -> None:
+    """Before a matched article is updated, keep the version its matches were made on."""
+    matched = store.scalar("SELECT 1 FROM matches WHERE article_id = ? LIMIT 1", (article_id,))
+    if matched is None:
+        return
+    kept = int(
+        store.scalar("SELECT count(*) FROM article_revisions WHERE article_id = ?", (article_id,))
+    )
+    if kept >= MAX_REVISIONS:
+        return
+    store.execute(
+        "INSERT INTO article_revisions (article_id, url, title, summary, text, published_at,"
+        " content_hash, replaced_at) SELECT id, url, title, summary, text, published_at,"
+        " content_hash, ? FROM articles WHERE id = ?",
+        (iso(now), article_id),
+    )
 
 
 def index_articles(store: Store, rows: list[tuple[int, str, str, str]]) -> None:

@@ -123,13 +123,23 @@ def get_event(conn: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
 def event_matches(
     conn: sqlite3.Connection, event_id: int, *, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    """Return an event's matches with their article (including its field texts), oldest first."""
+    """Return an event's matches with their article (including its field texts), oldest first.
+
+    Each article is given as it was when it matched: when its feed rewrote it afterwards,
+    the kept revision (``revised`` is then 1, and ``current_title`` and ``current_url`` say
+    what the feed says now).
+    """
     rows = _rows(
         conn,
         "SELECT m.id AS match_id, m.rule_id, m.matched_at, m.hits, m.snippet, m.modality,"
-        " m.modality_cue, m.reason, a.id AS article_id, a.source_id, a.url, a.title,"
-        " a.summary, a.text, a.publisher, a.published_at, a.story_id"
+        " m.modality_cue, m.reason, a.id AS article_id, a.source_id,"
+        " coalesce(r.url, a.url) AS url, coalesce(r.title, a.title) AS title,"
+        " coalesce(r.summary, a.summary) AS summary, coalesce(r.text, a.text) AS text,"
+        " a.publisher, coalesce(r.published_at, a.published_at) AS published_at, a.story_id,"
+        " r.id IS NOT NULL AS revised, a.title AS current_title, a.url AS current_url"
         " FROM matches m JOIN articles a ON a.id = m.article_id"
+        " LEFT JOIN article_revisions r ON r.id = (SELECT id FROM article_revisions"
+        " WHERE article_id = a.id AND replaced_at >= m.matched_at ORDER BY id LIMIT 1)"
         " WHERE m.event_id = ? ORDER BY a.published_at, m.id LIMIT ? OFFSET ?",
         (event_id, limit, offset),
     )

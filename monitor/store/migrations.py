@@ -323,3 +323,17 @@ def rebuild_search_index(db: Database) -> None:
     # could take terms out of the full-text index that it did not hold, which corrupts it
     # without PRAGMA quick_check noticing. Rebuild it once from the articles themselves.
     db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('rebuild')")
+
+
+@migrations(name="0015_article_revisions")
+def article_revisions(db: Database) -> None:
+    # A feed may rewrite an item after it matched and alerted (same guid, new title, text
+    # and link): the version a match was made on is kept here, so the record behind an
+    # alert cannot be changed after the fact.
+    db.execute(
+        "CREATE TABLE article_revisions (id INTEGER PRIMARY KEY,"
+        " article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,"
+        " url TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, text TEXT NOT NULL,"
+        " published_at TEXT NOT NULL, content_hash TEXT NOT NULL, replaced_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX article_revisions_article ON article_revisions(article_id, id)")

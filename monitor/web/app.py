@@ -376,6 +376,13 @@ class WebApp:
                     "publisher": m["publisher"],
                     "published_at": m["published_at"],
                     "story_id": m["story_id"],
+                    # Shown as it was when it matched; what its feed says now, if it changed.
+                    "revised": bool(m["revised"]),
+                    "current": (
+                        {"title": m["current_title"], "url": m["current_url"]}
+                        if m["revised"]
+                        else None
+                    ),
                 },
             }
             for m in matches

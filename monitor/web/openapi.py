@@ -112,6 +112,16 @@ SCHEMAS: dict[str, Any] = {
             "publisher": _STR,
             "published_at": _TIME,
             "story_id": _INT_OR_NULL,
+            "revised": {
+                "type": "boolean",
+                "description": "The feed rewrote the article after it matched; the fields"
+                " above are the version the match was made on.",
+            },
+            "current": {
+                **_obj({"title": _STR, "url": _STR}),
+                "type": ["object", "null"],
+                "description": "What the feed says now, when revised; else null.",
+            },
         }
     ),
     "Match": _obj(

@@ -65,7 +65,9 @@ NAV = (("/", "Events"), ("/articles", "Articles"), ("/sources", "Sources"), ("/a
 # The colour class of each known state, severity or modality; anything else is grey.
 _BADGES = {
     **dict.fromkeys(("critical", "dead", "gone", "negated"), "bad"),
-    **dict.fromkeys(("warning", "retry", "failing", "held", "hedged", "planned", "past"), "warn"),
+    **dict.fromkeys(
+        ("warning", "retry", "failing", "held", "hedged", "planned", "past", "changed"), "warn"
+    ),
     **dict.fromkeys(("open", "sent", "ok", "active"), "good"),
     **dict.fromkeys(("info", "pending", "sending", "digested"), "note"),
 }
@@ -358,6 +360,18 @@ def _match_block(row: dict[str, Any], now: datetime) -> str:
     ]
     if terms:
         parts.append(f'<div class="muted">matched: {terms}</div>')
+    if row.get("revised"):
+        now_href = safe_href(row["current_url"])
+        now_title = esc(row["current_title"]) or esc("(untitled)")
+        current = (
+            f'<a href="{esc(now_href)}" rel="noopener noreferrer nofollow">{now_title}</a>'
+            if now_href
+            else now_title
+        )
+        parts.append(
+            f'<div class="muted">{badge("changed")} the feed rewrote this article after it'
+            f" matched; shown as it was then. Its feed now says: {current}</div>"
+        )
     if row["reason"]:
         parts.append(f'<div class="muted">{esc(row["reason"])}</div>')
     for name, cuts, left in excerpts:
