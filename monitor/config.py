@@ -43,8 +43,9 @@ class SourceSpec(Strict):
     publisher: str = ""
     # Adaptive polling: a quiet source is polled less often, up to this interval.
     max_every: Duration | None = None
-    # Overrides fetch.max_new_per_day for this source.
+    # Override fetch.max_new_per_day and fetch.max_new_mb_per_day for this source.
     max_new_per_day: int | None = Field(default=None, ge=1)
+    max_new_mb_per_day: float | None = Field(default=None, gt=0)
 
     @field_validator("every")
     @classmethod
@@ -111,6 +112,8 @@ class FetchSpec(Strict):
     # At most this many new articles stored per source within a day (null: no limit), so a
     # feed that invents new items on every poll cannot fill the disk. The rest wait.
     max_new_per_day: int | None = Field(default=5000, ge=1)
+    # ... and at most this many megabytes of new text (titles, summaries, text).
+    max_new_mb_per_day: float | None = Field(default=50.0, gt=0)
     # Networks feeds may never connect to, checked on the address dialled for every hop.
     deny_networks: list[str] = Field(default_factory=list)
 

@@ -177,7 +177,7 @@ def ingest(
     now: datetime,
     matched: list[list[Match]] | None = None,
     signatures: list[Signature | None] | None = None,
-    quota: int | None = None,
+    quota: _Quota | None = None,
 ) -> IngestReport:
     """Store new or changed articles, match them, and open or join Events; call in a transaction.
 
@@ -194,10 +194,12 @@ def ingest(
             article,
             now,
             index_later=unindexed,
-            insert=quota is None or report.new < quota,
+            insert=quota is None or quota.admits(article),
         )
         if saved is article_q.Saved.NEW:
             report.new += 1
+            if quota is not None:
+                quota.take(article, now)
         elif saved is article_q.Saved.UPDATED:
             report.updated += 1
         else:
@@ -521,48 +523,72 @@ QUOTA_WINDOW = timedelta(days=1)
 
 @dataclass
 class _Quota:
-    """What is left of a source's quota of new articles (``max_new_per_day``).
+    """What is left of a source's daily quota of new articles (``max_new_per_day``) and of
+    their text (``max_new_mb_per_day``).
 
     The window opens with the first new article a source gives and lasts a day; a clock set
     back before its start opens a new one.
     """
 
     source_id: str
-    limit: int
+    limit: int | None
+    byte_limit: int | None
     since: datetime | None
     used: int
+    used_bytes: int
 
     @classmethod
     def read(cls, rt: Runtime, spec: SourceSpec, now: datetime) -> _Quota | None:
-        limit = (
-            spec.max_new_per_day
-            if spec.max_new_per_day is not None
-            else rt.config.spec.fetch.max_new_per_day
+        fetch = rt.config.spec.fetch
+        limit = spec.max_new_per_day if spec.max_new_per_day is not None else fetch.max_new_per_day
+        mb = (
+            spec.max_new_mb_per_day
+            if spec.max_new_mb_per_day is not None
+            else fetch.max_new_mb_per_day
         )
-        if limit is None:
+        if limit is None and mb is None:
             return None
-        since, used = source_q.quota(rt.store, spec.id)
+        byte_limit = None if mb is None else int(mb * 1_000_000)
+        since, used, used_bytes = source_q.quota(rt.store, spec.id)
         if since is None or not since <= now < since + QUOTA_WINDOW:
-            return cls(spec.id, limit, None, 0)
-        return cls(spec.id, limit, since, used)
+            return cls(spec.id, limit, byte_limit, None, 0, 0)
+        return cls(spec.id, limit, byte_limit, since, used, used_bytes)
 
-    @property
-    def left(self) -> int:
-        return max(0, self.limit - self.used)
+    def admits(self, article: Article) -> bool:
+        """Whether ``article``, if new, may still be stored."""
+        if self.limit is not None and self.used >= self.limit:
+            return False
+        return self.byte_limit is None or self.used_bytes + _size(article) <= self.byte_limit
+
+    def take(self, article: Article, now: datetime) -> None:
+        """Count a stored new article against the quota."""
+        if self.since is None:
+            self.since = now
+        self.used += 1
+        self.used_bytes += _size(article)
 
     @property
     def resets(self) -> datetime:
         assert self.since is not None
         return self.since + QUOTA_WINDOW
 
-    def spend(self, rt: Runtime, new: int) -> None:
-        """Count ``new`` stored articles against the quota; call in the poll's transaction."""
-        if not new:
-            return
-        if self.since is None:
-            self.since = rt.clock.now()
-        self.used += new
-        source_q.save_quota(rt.store, self.source_id, self.since, self.used)
+    def describe(self) -> str:
+        parts = []
+        if self.limit is not None and self.used >= self.limit:
+            parts.append(f"{self.limit:,} new items (max_new_per_day)")
+        if self.byte_limit is not None and self.used_bytes > 0:
+            parts.append(f"{self.used_bytes / 1e6:,.1f} MB of new text (max_new_mb_per_day)")
+        return " and ".join(parts) if parts else "its quota"
+
+    def save(self, rt: Runtime) -> None:
+        """Store what was used; call in the poll's transaction."""
+        if self.since is not None:
+            source_q.save_quota(rt.store, self.source_id, self.since, self.used, self.used_bytes)
+
+
+def _size(article: Article) -> int:
+    """The text an article adds to the database, in bytes of UTF-8."""
+    return len(article.title.encode()) + len(article.summary.encode()) + len(article.text.encode())
 
 
 def commit(rt: Runtime, fetched: Fetched, *, grouped: bool = False) -> PollReport:
@@ -624,17 +650,17 @@ def _commit(rt: Runtime, fetched: Fetched) -> PollReport:
         signatures = fetched.signatures if current else None
         quota = _Quota.read(rt, spec, now) if fetched.articles else None
         storing = time.thread_time()
-        report.ingest = ingest(
-            rt, fetched.articles, now, matched, signatures, quota.left if quota else None
-        )
-        if quota is not None:
-            quota.spend(rt, report.ingest.new)
+        report.ingest = ingest(rt, fetched.articles, now, matched, signatures, quota)
         skipped = report.ingest.over_quota
+        if quota is not None:
+            if skipped and quota.since is None:
+                quota.since = now  # not even one fitted: the window opens anyway
+            quota.save(rt)
         if skipped:
             assert quota is not None
             note = (
-                f"{skipped} new item(s) not stored: the source gave {quota.limit:,} new items"
-                f" within a day (max_new_per_day); they are stored from {iso(quota.resets)}"
+                f"{skipped} new item(s) not stored: the source gave {quota.describe()}"
+                f" within a day; they are stored from {iso(quota.resets)}"
                 " if the feed still carries them"
             )
             report.warning = f"{report.warning}; {note}" if report.warning else note

@@ -651,7 +651,9 @@ def test_a_feed_inventing_new_items_every_poll_is_held_to_its_daily_quota(
     assert poll_source(rt, churn_spec).ingest.new == 20
     second = poll_source(rt, churn_spec)
     assert (second.ingest.new, second.ingest.over_quota) == (10, 10)
-    assert "10 new item(s) not stored" in second.warning
+    assert "10 new item(s) not stored: the source gave 30 new items (max_new_per_day)" in (
+        second.warning
+    )
     assert "max_new_per_day" in str(row(rt, "churn")["warning"])
     clock.advance(timedelta(hours=23))
     third = poll_source(rt, churn_spec)
@@ -681,6 +683,42 @@ def test_a_feed_inventing_new_items_every_poll_is_held_to_its_daily_quota(
     assert sorted(str(r["title"]) for r in titles) == sorted(t for _, t, _ in steady_items)
 
 
+def test_a_feed_bringing_megabytes_of_new_text_is_held_to_its_daily_quota(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    # Third hostile-feed run: 100 items of 60 KB each per poll stayed far under the item quota.
+    polls = iter(range(100))
+
+    def heavy(request: Request) -> Response:
+        n = next(polls)
+        items = [(f"h{n}-{i}", f"Item {n}-{i}", f"{LAUNCH} " + "word " * 290) for i in range(5)]
+        return Response(rss(items), content_type="application/rss+xml")
+
+    httpserver.expect_request("/heavy.xml").respond_with_handler(heavy)
+    rt = runtime(
+        tmp_path,
+        clock,
+        make,
+        feed_source("heavy", httpserver.url_for("/heavy.xml"), ", max_new_mb_per_day: 0.01"),
+    )
+    spec = rt.config.spec.sources[0]
+    sizes_sql = (
+        "SELECT length(CAST(title AS BLOB)) + length(CAST(summary AS BLOB))"
+        " + length(CAST(text AS BLOB)) AS size FROM articles ORDER BY id"
+    )
+    first = poll_source(rt, spec)
+    sizes = [int(r["size"]) for r in rt.store.query(sizes_sql)]
+    # As many items as fit in 10 KB of text, and not one more.
+    assert 2 <= first.ingest.new == len(sizes) < 5
+    assert sum(sizes) <= 10_000 < sum(sizes) + min(sizes)
+    assert first.ingest.over_quota == 5 - first.ingest.new
+    assert "MB of new text (max_new_mb_per_day)" in first.warning
+    second = poll_source(rt, spec)
+    assert (second.ingest.new, second.ingest.over_quota) == (0, 5)
+    clock.advance(timedelta(days=1))
+    assert poll_source(rt, spec).ingest.new == first.ingest.new
+
+
 def test_max_new_per_day_is_validated_and_can_be_turned_off(tmp_path: Path) -> None:
     from monitor.config import load_config
     from monitor.errors import ConfigError
@@ -689,8 +727,12 @@ def test_max_new_per_day_is_validated_and_can_be_turned_off(tmp_path: Path) -> N
     path.write_text("fetch: {max_new_per_day: 0}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"monitor.yaml:1:.*max_new_per_day"):
         load_config(path, env={})
-    path.write_text("fetch: {max_new_per_day: null}\n", encoding="utf-8")
-    assert load_config(path, env={}).spec.fetch.max_new_per_day is None
+    path.write_text("fetch: {max_new_per_day: null, max_new_mb_per_day: null}\n", encoding="utf-8")
+    fetch = load_config(path, env={}).spec.fetch
+    assert (fetch.max_new_per_day, fetch.max_new_mb_per_day) == (None, None)
+    path.write_text("fetch: {max_new_mb_per_day: -1}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"monitor.yaml:1:.*max_new_mb_per_day"):
+        load_config(path, env={})
 
 
 def test_one_item_twice_in_a_feed_keeps_the_search_index_whole(

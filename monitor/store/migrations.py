@@ -337,3 +337,11 @@ def article_revisions(db: Database) -> None:
         " published_at TEXT NOT NULL, content_hash TEXT NOT NULL, replaced_at TEXT NOT NULL)"
     )
     db.execute("CREATE INDEX article_revisions_article ON article_revisions(article_id, id)")
+
+
+@migrations(name="0016_new_text_quota")
+def new_text_quota(db: Database) -> None:
+    # max_new_mb_per_day: a feed bringing megabytes of new text per poll (60 KB items stuffed
+    # with rule terms, in the hostile-feed run) stayed under max_new_per_day's item count
+    # while adding about a gigabyte a day. The text of the window's new articles, in bytes.
+    db.execute("ALTER TABLE sources ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0")

@@ -38,19 +38,21 @@ def list_sources(store: Store) -> list[dict[str, Any]]:
     return store.query("SELECT * FROM sources ORDER BY id")
 
 
-def quota(store: Store, source_id: str) -> tuple[datetime | None, int]:
-    """Return when a source's quota window opened (None: no window open) and how much of it
-    new articles have used (see pipeline._Quota)."""
-    row = store.one("SELECT quota_since, quota_used FROM sources WHERE id = ?", (source_id,))
+def quota(store: Store, source_id: str) -> tuple[datetime | None, int, int]:
+    """Return when a source's quota window opened (None: no window open), and how many new
+    articles, and bytes of their text, it has used (see pipeline._Quota)."""
+    row = store.one(
+        "SELECT quota_since, quota_used, quota_bytes FROM sources WHERE id = ?", (source_id,)
+    )
     if row is None or not row["quota_since"]:
-        return None, 0
-    return parse_iso(str(row["quota_since"])), int(row["quota_used"])
+        return None, 0, 0
+    return parse_iso(str(row["quota_since"])), int(row["quota_used"]), int(row["quota_bytes"])
 
 
-def save_quota(store: Store, source_id: str, since: datetime, used: int) -> None:
+def save_quota(store: Store, source_id: str, since: datetime, used: int, used_bytes: int) -> None:
     store.execute(
-        "UPDATE sources SET quota_since = ?, quota_used = ? WHERE id = ?",
-        (iso(since), used, source_id),
+        "UPDATE sources SET quota_since = ?, quota_used = ?, quota_bytes = ? WHERE id = ?",
+        (iso(since), used, used_bytes, source_id),
     )
 
 
