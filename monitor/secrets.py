@@ -59,7 +59,14 @@ def storable_url(url: str) -> str:
         return text
     if "@" not in parts.netloc:
         return text
-    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=mask_userinfo(parts.netloc)))
+
+
+def mask_userinfo(netloc: str, masked: str = MASK) -> str:
+    """Return a URL's ``netloc`` with the password of its user info masked."""
+    if "@" not in netloc:
+        return netloc
+    userinfo, _, hostport = netloc.rpartition("@")
     user, has_password, _ = userinfo.partition(":")
-    netloc = f"{user}:{MASK}@{hostport}" if has_password else f"{MASK}@{hostport}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    # A token alone in the user name (https://TOKEN@host/) is as secret as a password.
+    return f"{user}:{masked}@{hostport}" if has_password else f"{masked}@{hostport}"

@@ -37,6 +37,7 @@ from httpcore._backends.sync import SyncStream
 
 from monitor import __version__
 from monitor.errors import FetchCancelled, FetchError
+from monitor.secrets import mask_userinfo
 
 ALLOWED_SCHEMES = ("http", "https")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -331,12 +332,7 @@ def redact_url(url: str) -> str:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "<invalid URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        # A token alone in the username (https://TOKEN@host/) is as secret as a password.
-        netloc = f"{user}:***@{hostport}" if has_password else f"***@{hostport}"
+    netloc = mask_userinfo(parts.netloc, "***")
     query = parts.query
     if query:
         masked = []
