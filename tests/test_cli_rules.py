@@ -40,6 +40,7 @@ LABEL_SETS = [
     ("labeled_blind5.jsonl", 0.9),
     ("labeled_blind6.jsonl", 0.9),
     ("labeled_blind7.jsonl", 0.9),
+    ("labeled_blind8.jsonl", 0.9),
 ]
 
 
