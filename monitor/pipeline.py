@@ -746,6 +746,10 @@ def poll_source(rt: Runtime, spec: SourceSpec) -> PollReport:
     Polls that finish while others are being stored are stored together (GroupCommitter).
     """
     fetched = fetch_one(rt, prepare(rt, spec), rt.clock.now())
+    if rt.poller.cancel.is_set():
+        # Stopping: storing a big poll can take seconds, and nothing is lost by not storing
+        # it (its validators are not saved either, so the next start fetches it again).
+        raise FetchCancelled("news-monitor is stopping")
     return count_poll(rt, rt.committer.commit(fetched))
 
 

@@ -877,3 +877,24 @@ def test_an_item_rewritten_after_it_matched_keeps_the_version_it_matched_on(
     assert "North Korea <mark>fires</mark>" in html and "Claim your prize" in html
     assert "the feed rewrote this article after it matched" in html
     assert 'href="https://phish.test/login"' in html
+
+
+def test_a_poll_that_finishes_after_a_stop_is_not_stored(
+    tmp_path: Path, clock: FakeClock, httpserver: HTTPServer, make: list[Runtime]
+) -> None:
+    from monitor.errors import FetchCancelled
+
+    httpserver.expect_request("/a.xml").respond_with_handler(
+        conditional(rss([("g1", "T", LAUNCH)]))
+    )
+    rt = runtime(tmp_path, clock, make, feed_source("a", httpserver.url_for("/a.xml")))
+    spec = rt.config.spec.sources[0]
+    fetched = fetch_one(rt, prepare(rt, spec), clock.now())
+    rt.poller.cancel.set()
+    with pytest.raises(FetchCancelled):
+        poll_source(rt, spec)
+    # Nothing of it was recorded: no article, no validators, no poll time.
+    assert rt.store.scalar("SELECT count(*) FROM articles") == 0
+    assert (row(rt, "a")["etag"], row(rt, "a")["last_poll_at"]) == (None, None)
+    # What was fetched before the stop is stored as usual.
+    assert commit(rt, fetched).ingest.new == 1
