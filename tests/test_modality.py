@@ -207,6 +207,18 @@ CASES: list[tuple[str, str, Modality, str]] = [
     ("compound", "He called the submarine-[launched] missiles a relic.", H, "submarine-launched"),
     ("compound-and-verb", "North Korea [fired] a submarine-launched missile.", A, ""),
     ("compound-verb", "Iran test-[fired] a new cruise missile on Friday.", A, ""),
+    (
+        "relative-clause-closed",
+        "After the test, which flew higher than any missile, the Council [voted] on sanctions.",
+        A,
+        "",
+    ),
+    (
+        "correction-accusations",
+        "Iran rejected accusations that it had [fired] a missile.",
+        N,
+        "rejected accusations",
+    ),
     ("past-since", "North Korea [fired] an ICBM, its first since tests five years ago.", A, ""),
     ("question-quoted", "'Did they just [fire] a missile?' he asked.", A, ""),
     ("headline-question-after-colon", "North Korea [fires] missile: what happens next?", A, ""),

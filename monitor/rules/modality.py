@@ -198,6 +198,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
         0,
         "denied|denies|deny|denying|refuted|refutes|refute|retracted|retracts|not true"
         "|rejected reports|rejects reports|rejected claims|rejects claims"
+        "|rejected accusations|rejects accusations|rejected allegations|rejects allegations"
         "|dismissed reports|dismisses reports|dismissed claims|dismisses claims"
         "|dismissed as|dismisses as|dismissing as|rejected as|rejects as|rejecting as"
         "|"
@@ -205,7 +206,7 @@ _TABLE: list[tuple[Modality | None, _Scope, bool, int, str]] = [
             f"{verb} {whose} {what}"
             for verb in ("rejected", "rejects", "dismissed", "dismisses")
             for whose in ("media", "press", "news", "the", "these", "those")
-            for what in ("reports", "claims")
+            for what in ("reports", "claims", "accusations", "allegations")
         ),
     ),
     # Corrections: "An earlier version of this report said Pakistan had test-fired ...". What
@@ -366,6 +367,7 @@ _AFTER_COMMA = {
     "saying": False,
     "adding": False,
 }
+_RELATIVE = frozenset({"which", "who", "where"})
 _HARD_PUNCT = frozenset({";"})
 _SOFT_PUNCT = frozenset({":", "—", "–", "(", ")", "[", "]", "-", "--"})
 _FINITE_AUX = frozenset(
@@ -702,6 +704,7 @@ def _clauses(words: _Words, found: list[_Found]) -> tuple[list[int], list[int]]:
                 clause += 1
             elif mark == "," and subordinate:
                 clause, region, subordinate = clause + 1, region + 1, False
+                comma = True  # ", which ..." may open the next clause at once
             elif mark == ",":
                 comma = True
             continue
@@ -716,6 +719,9 @@ def _clauses(words: _Words, found: list[_Found]) -> tuple[list[int], list[int]]:
             elif comma and text in _AFTER_COMMA:
                 clause += 1
                 region += _AFTER_COMMA[text]
+                # A relative clause ends at its closing comma: in "..., which flew higher
+                # than any missile, the Council voted" the vote is no longer in its scope.
+                subordinate = text in _RELATIVE
         comma = False
         clause_of.append(clause)
         region_of.append(region)
