@@ -41,6 +41,7 @@ LABEL_SETS = [
     ("labeled_blind6.jsonl", 0.9),
     ("labeled_blind7.jsonl", 0.9),
     ("labeled_blind8.jsonl", 0.9),
+    ("labeled_blind9.jsonl", 0.9),
 ]
 
 
