@@ -182,9 +182,9 @@ def ingest(
     """Store new or changed articles, match them, and open or join Events; call in a transaction.
 
     ``matched`` holds each article's matches when a parse worker made them with the rules in
-    force; otherwise (or after a reload) the articles are matched here. ``quota``: at most this
-    many new articles are stored (the first ones, newest first in most feeds); the rest are
-    counted in ``over_quota`` and left for a later poll.
+    force; otherwise (or after a reload) the articles are matched here. ``quota``: the new
+    articles it admits are stored (the first ones, newest first in most feeds) and counted
+    against it; the rest are counted in ``over_quota`` and left for a later poll.
     """
     report = IngestReport()
     unindexed: list[tuple[int, str, str, str]] = []

@@ -192,8 +192,8 @@ class ParsePool:
         self, worker: _Worker, result: FetchResult, cancel: threading.Event | None = None
     ) -> tuple[str, object]:
         """Send one task and wait for its reply: ("ok", feed) or (failure kind, detail);
-        ("cancelled", "") when ``cancel`` was set meanwhile (the worker is then not trusted
-        with another task, so it is replaced)."""
+        ("cancelled", "") when ``cancel`` was set meanwhile (the worker, still busy, is then
+        killed, and its slot left empty until a parse needs it)."""
         try:
             if not worker.wait_ready(START_TIMEOUT):
                 return "died", "did not start"
