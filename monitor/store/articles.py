@@ -46,10 +46,11 @@ def save_article(
         if row["content_hash"] == article.content_hash:
             return int(row["id"]), Saved.SAME
         keep_revision(store, int(row["id"]), now)
-        if index_later and any(pending[0] == row["id"] for pending in index_later):
-            # The same item twice in one feed: the update's trigger takes the old text out of
-            # the index, so the old text must be in it first (removing terms FTS5 does not
-            # hold corrupts the index, silently or as "database disk image is malformed").
+        if index_later:
+            # The update's trigger takes the old text out of the index, so what this poll has
+            # added must be in it first: the same item can come twice in one feed, and removing
+            # terms FTS5 does not hold corrupts the index (silently, or as "database disk image
+            # is malformed"). Updates are rare, so all pending rows go in, not just this one.
             index_articles(store, index_later)
             index_later.clear()
         store.execute(
